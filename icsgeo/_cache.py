@@ -1,0 +1,135 @@
+"""Content-keyed cache: file hashes (memoised by size and mtime) and derived Parquet/GeoParquet layers.
+
+Derived layers are stored under ``<cache>/derived/`` with a name made of a readable stem and a digest of
+everything that determines their content (input file hashes, parameters, icsgeo version). Writes are
+atomic (temporary file in the same folder, then ``os.replace``), so a killed process never leaves a
+half-written layer that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from ._version import __version__
+from .settings import get_settings
+
+log = logging.getLogger("icsgeo")
+
+T = TypeVar("T")
+
+_HASH_MEMO = "file-hashes.json"
+
+
+def sha256_file(path: str | Path, *, memo: bool = True) -> str:
+    """sha256 of a file; memoised by (path, size, mtime) so an unchanged file is hashed once."""
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns]
+    memo_path = get_settings().cache_dir / _HASH_MEMO
+    table: dict[str, Any] = {}
+    if memo:
+        try:
+            table = json.loads(memo_path.read_text())
+            hit = table.get(str(path))
+            if hit and hit[:2] == stamp:
+                return hit[2]
+        except (OSError, ValueError):
+            table = {}
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if memo:
+        table[str(path)] = [*stamp, digest]
+        try:
+            atomic_write_bytes(memo_path, json.dumps(table).encode())
+        except OSError as exc:  # a read-only cache only costs speed
+            log.debug("could not update the hash memo at %s: %s", memo_path, exc)
+    return digest
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)`` then move the result to ``path`` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of icsgeo's own source: a code change invalidates every derived layer."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for py in sorted(root.rglob("*.py")):
+        h.update(str(py.relative_to(root)).encode())
+        h.update(py.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def key_digest(key: Any) -> str:
+    """A stable digest of a JSON-able cache key (icsgeo's version and code are always part of it)."""
+    blob = json.dumps({"icsgeo": __version__, "code": code_fingerprint(), "key": key}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def derived_path(stem: str, key: Any) -> Path:
+    return get_settings().cache_dir / "derived" / f"{stem}-{key_digest(key)}.parquet"
+
+
+def cached_frame(stem: str, key: Any, build: Callable[[], T], *, geo: bool = False) -> T:
+    """Return the layer cached under ``(stem, key)``, building and storing it on a miss.
+
+    A cache that cannot be written (read-only folder, full disk) is logged and skipped: the
+    answer is still built and returned. A cache file that cannot be read is rebuilt.
+    """
+    path = derived_path(stem, key)
+    if path.is_file():
+        try:
+            frame = _read_parquet(path, geo)
+            log.debug("cache hit %s", path.name)
+            return frame  # type: ignore[return-value]
+        except Exception as exc:  # corrupt or foreign file: rebuild it
+            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, exc)
+    log.debug("cache miss %s", path.name)
+    frame = build()
+    try:
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))  # type: ignore[attr-defined]
+    except OSError as exc:
+        log.warning("could not write the cache file %s (%s); continuing without caching", path, exc)
+    return frame
+
+
+def _read_parquet(path: Path, geo: bool):
+    if geo:
+        import geopandas
+
+        return geopandas.read_parquet(path)
+    import pandas
+
+    return pandas.read_parquet(path)

@@ -1,0 +1,78 @@
+"""UK postcode normalisation and validation, vectorised.
+
+Any case and spacing in; the ONS ``pcds`` form out (upper case, one space before the inward code),
+or missing for a string that is not a well-formed postcode. Validation follows the BS 7666 unit
+postcode pattern (letters that never appear in a position are rejected), plus ``GIR 0AA``.
+
+>>> normalise_postcode(" s12he ")
+'S1 2HE'
+>>> normalise_postcode("sw1a1aa")
+'SW1A 1AA'
+>>> normalise_postcode("QQ1 1QQ") is None
+True
+>>> normalise_postcodes(["ec1a 1bb", "", None, "M1  1AE", 12345]).tolist()
+['EC1A 1BB', None, None, 'M1 1AE', None]
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvalidPostcodeError
+
+__all__ = ["normalise_postcode", "normalise_postcodes", "require_postcode", "POSTCODE_PATTERN"]
+
+# BS 7666: outward code (area, district, optional sub-district letter) and inward code.
+_A1 = "[ABCDEFGHIJKLMNOPRSTUWYZ]"  # never Q V X
+_A2 = "[ABCDEFGHKLMNOPQRSTUVWXY]"  # never I J Z
+_A3 = "[ABCDEFGHJKPSTUW]"  # third position, in A9A
+_A4 = "[ABEHMNPRVWXY]"  # fourth position, in AA9A
+_IN = "[0-9][ABDEFGHJLNPQRSTUWXYZ]{2}"  # never C I K M O V
+POSTCODE_PATTERN = (
+    rf"(?:{_A1}[0-9]{{1,2}}|{_A1}[0-9]{_A3}|{_A1}{_A2}[0-9]{{1,2}}|{_A1}{_A2}[0-9]{_A4}){_IN}|GIR0AA"
+)
+_COMPACT = re.compile(rf"^(?:{POSTCODE_PATTERN})$")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_postcode(value: object) -> str | None:
+    """One postcode in ``pcds`` form, or ``None`` if it is not a well-formed UK postcode."""
+    if not isinstance(value, str) or len(value) > 16:
+        return None
+    compact = _SPACES.sub("", value).upper()
+    if not _COMPACT.match(compact):
+        return None
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+def require_postcode(value: object) -> str:
+    """Like :func:`normalise_postcode`, but raises :class:`InvalidPostcodeError` for a bad one."""
+    pc = normalise_postcode(value)
+    if pc is None:
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
+        raise InvalidPostcodeError(
+            f"{shown!r} is not a valid UK postcode; expected a form such as 'S1 2HE' or 'SW1A 1AA'"
+        )
+    return pc
+
+
+def normalise_postcodes(values: Iterable[object] | pd.Series) -> pd.Series:
+    """Vectorised :func:`normalise_postcode`: a Series of ``pcds`` strings, missing where invalid.
+
+    Every input comes out, in order (the index of a Series input is kept).
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    index = s.index
+    raw = s.to_numpy(dtype=object)
+    is_str = np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+    text = pd.Series(np.where(is_str, raw, ""), dtype="string[pyarrow]")
+    text = text.where(text.str.len() <= 16, "")
+    compact = text.str.replace(r"\s+", "", regex=True).str.upper()
+    ok = compact.str.fullmatch(POSTCODE_PATTERN).fillna(False).to_numpy(dtype=bool) & is_str
+    out = (compact.str.slice(0, -3) + " " + compact.str.slice(-3)).astype(object)
+    out = out.where(ok, None)
+    return pd.Series(out.to_numpy(dtype=object), index=index, dtype=object)

@@ -1,0 +1,65 @@
+"""Readers: every catalogue file into one canonical frame, cached as (Geo)Parquet by content.
+
+>>> from icsgeo import read
+>>> icbs = read("icb-2026")                           # doctest: +SKIP
+>>> list(icbs.columns), icbs.crs.to_epsg(), len(icbs)  # doctest: +SKIP
+(['code', 'name', 'repaired', 'geometry'], 27700, 36)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .._cache import cached_frame, sha256_file
+from ..catalogue import Catalogue, Dataset, catalogue
+from ..errors import UnknownDatasetError
+from ..fetch import fetch
+from . import ods, ons, postcodes, registrations
+
+__all__ = ["read", "read_text", "READERS"]
+
+#: reader name in the catalogue -> (function, returns a GeoDataFrame)
+READERS: dict[str, tuple[Callable, bool]] = {
+    "boundary": (ons.read_boundary, True),
+    "table": (ons.read_table, False),
+    "epraccur": (ods.read_epraccur, False),
+    "practice_map": (ods.read_practice_map, False),
+    "epcn": (ods.read_epcn, False),
+    "registrations": (registrations.read_registrations, False),
+    "postcodes": (postcodes.read_postcodes, False),
+    "codelist": (postcodes.read_codelist, False),
+}
+
+
+def read(dataset: str | Dataset, table: str | None = None, *, catalogue: Catalogue | None = None, cache: bool = True):
+    """Read a catalogue dataset into its canonical (Geo)DataFrame.
+
+    The file is found (and hash-checked) by :func:`icsgeo.fetch`; the parsed frame is cached as
+    Parquet/GeoParquet keyed by the file's sha256, the catalogue entry and the icsgeo version, so a
+    second read costs a Parquet load. ``table`` picks a sheet of a multi-table file (e.g. ePCN's
+    ``pcns`` or ``membership``).
+    """
+    entry = dataset if isinstance(dataset, Dataset) else (catalogue or _default()).get(dataset)
+    if entry.reader == "text":
+        raise UnknownDatasetError(f"dataset {entry.id!r} is documentation, not a table: use read_text()")
+    func, geo = READERS[entry.reader]
+    tbl = entry.table(table)
+    path = fetch(entry)
+    if not cache:
+        return func(path, entry, tbl)
+    key = {"dataset": entry.id, "table": tbl.name, "sha256": sha256_file(path), "entry": repr(entry)}
+    return cached_frame(f"{entry.id}.{tbl.name}", key, lambda: func(path, entry, tbl), geo=geo)
+
+
+def read_text(dataset: str | Dataset, *, catalogue: Catalogue | None = None) -> str:
+    """A documentation file's text (Code-Point's licence, metadata, column headers)."""
+    entry = dataset if isinstance(dataset, Dataset) else (catalogue or _default()).get(dataset)
+    data = fetch(entry).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _default() -> Catalogue:
+    return catalogue()
