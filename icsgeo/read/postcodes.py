@@ -48,13 +48,15 @@ def read_postcodes(path: Path, entry: Dataset, table: Table) -> pd.DataFrame:
         f["easting"] = f["easting"].astype("float64").where(has)
         f["northing"] = f["northing"].astype("float64").where(has)
         lon, lat = _transformer(WORKING_CRS, DISPLAY_CRS).transform(f["easting"].to_numpy(), f["northing"].to_numpy())
-        f["lat"], f["lon"] = np.round(lat, 6), np.round(lon, 6)
+        hv = has.to_numpy(dtype=bool)
+        f["lat"], f["lon"] = np.where(hv, np.round(lat, 6), np.nan), np.where(hv, np.round(lon, 6), np.nan)
     else:
         has = f["lat"].notna() & f["lon"].notna() & (f["lat"].abs() <= 90)
         f["lat"] = f["lat"].where(has)
         f["lon"] = f["lon"].where(has)
         e, n = _transformer(DISPLAY_CRS, WORKING_CRS).transform(f["lon"].to_numpy(), f["lat"].to_numpy())
-        f["easting"], f["northing"] = np.round(e, 1), np.round(n, 1)
+        hv = has.to_numpy(dtype=bool)
+        f["easting"], f["northing"] = np.where(hv, np.round(e, 1), np.nan), np.where(hv, np.round(n, 1), np.nan)
     f["has_location"] = has.to_numpy(dtype=bool)
     first = ["postcode", "postcode_valid", "easting", "northing", "lat", "lon", "has_location"]
     return f[first + [c for c in f.columns if c not in first]]

@@ -1,0 +1,53 @@
+"""Shared fixtures. Real-data tests read ``$ICSGEO_DATA_DIR`` in place (CI sets it to ../shared/data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL_DATA = os.environ.get("ICSGEO_DATA_DIR")
+
+
+def pytest_report_header(config):
+    from icsgeo.versions import versions
+
+    v = versions()
+    keys = ("icsgeo", "geopandas", "shapely", "pyogrio", "pyproj", "GEOS", "GDAL", "PROJ", "OSTN15 grid")
+    return ["icsgeo: " + ", ".join(f"{k} {v.get(k)}" for k in keys), f"ICSGEO_DATA_DIR: {REAL_DATA or '(unset)'}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if REAL_DATA and Path(REAL_DATA).is_dir():
+        return
+    skip = pytest.mark.skip(reason="ICSGEO_DATA_DIR is not set to the data mirror")
+    for item in items:
+        if "realdata" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    return Path(REAL_DATA).resolve()
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """One derived-layer cache for all real-data tests, so each real file is parsed once per run."""
+    return tmp_path_factory.mktemp("icsgeo-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(request, monkeypatch, tmp_path, session_cache):
+    """Every test gets its own cache (real-data tests share one) and a known verification mode."""
+    realdata = "realdata" in request.keywords
+    monkeypatch.setenv("ICSGEO_CACHE_DIR", str(session_cache if realdata else tmp_path / "cache"))
+    monkeypatch.delenv("ICSGEO_OFFLINE", raising=False)
+    monkeypatch.delenv("ICSGEO_VERIFY", raising=False)
+    if realdata:
+        monkeypatch.setenv("ICSGEO_DATA_DIR", str(Path(REAL_DATA).resolve()))
+    else:
+        empty = tmp_path / "data"
+        empty.mkdir()
+        monkeypatch.setenv("ICSGEO_DATA_DIR", str(empty))

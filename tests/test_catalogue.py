@@ -1,0 +1,62 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from icsgeo import UnknownDatasetError, catalogue
+from icsgeo.catalogue import KINDS, boundaries_dir
+from icsgeo.read import READERS
+
+
+def test_every_entry_is_complete():
+    cat = catalogue()
+    assert len(cat) >= 35
+    for e in cat:
+        assert re.fullmatch(r"[0-9a-f]{64}", e.sha256), e.id
+        assert e.kind in KINDS
+        assert e.reader in READERS or e.reader == "text", e.id
+        assert e.title and e.publisher and e.licence and e.attribution and e.vintage and e.date, e.id
+        assert not Path(e.file).is_absolute() and ".." not in Path(e.file).parts, e.id
+        assert e.url or e.landing, f"{e.id}: a user must be told where to get the file"
+        if e.reader not in ("text", "codelist"):
+            assert e.columns, f"{e.id} has no column roles"
+
+
+def test_column_roles_use_the_canonical_vocabulary():
+    cat = catalogue()
+    for e in cat.select(kind="boundary"):
+        assert "code" in e.columns
+    for e in cat.select(kind="lookup"):
+        assert all(re.fullmatch(r"[a-z0-9_]+", role) for role in e.columns), e.id
+    # the same role reads different source spellings in different vintages
+    assert catalogue().get("icb-2023").columns["code"] == "ICB23CD"
+    assert catalogue().get("icb-2026").columns["code"] == "ICB26CD"
+    assert catalogue().get("lsoa21-sicbl-icb-lad-2024").columns["icb_code"] == "ICB24CD"
+    assert catalogue().get("lsoa11-sicbl-icb-lad-2022").columns["icb_code"] == "icb22_code"
+
+
+def test_unknown_dataset_error_suggests_close_ids():
+    with pytest.raises(UnknownDatasetError, match="icb-2026"):
+        catalogue().get("icb-2027")
+
+
+def test_unknown_table_error_lists_tables():
+    with pytest.raises(UnknownDatasetError, match="membership"):
+        catalogue().get("epcn-2024-10").table("nope")
+
+
+def test_catalogue_ships_with_the_package():
+    # `pip install .` copies boundaries/ into the package; a source checkout finds it beside it
+    assert (boundaries_dir() / "catalogue.toml").is_file()
+
+
+@pytest.mark.realdata
+def test_catalogue_lists_every_file_in_the_mirror(real_data_dir):
+    on_disk = {
+        p.relative_to(real_data_dir).as_posix()
+        for p in real_data_dir.rglob("*")
+        if p.is_file() and p.suffix != ".md"
+    }
+    listed = {e.file for e in catalogue()}
+    assert on_disk - listed == set(), "files in the mirror that the catalogue does not know"
+    assert listed - on_disk == set(), "catalogue files absent from the mirror"
