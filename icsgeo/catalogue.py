@@ -176,9 +176,19 @@ def _dataset(id_: str, raw: dict[str, Any], defaults: Mapping[str, Any]) -> Data
 class Catalogue:
     """An ordered collection of :class:`Dataset` entries."""
 
-    def __init__(self, datasets: Mapping[str, Dataset], source: str = "<memory>"):
+    def __init__(
+        self,
+        datasets: Mapping[str, Dataset],
+        source: str = "<memory>",
+        vintages: Mapping[str, Mapping[str, Any]] | None = None,
+        code_changes: Mapping[str, Mapping[str, str]] | None = None,
+    ):
         self._datasets = dict(datasets)
         self.source = source
+        #: geography vintage -> which datasets make its systems, places and neighbourhoods
+        self.vintages: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in (vintages or {}).items()}
+        #: code family -> {newer code: older code} for areas whose code changed but not their extent
+        self.code_changes: dict[str, dict[str, str]] = {k: dict(v) for k, v in (code_changes or {}).items()}
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Catalogue":
@@ -189,7 +199,24 @@ class Catalogue:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "<memory>") -> "Catalogue":
         defaults = raw.get("defaults", {})
-        return cls({k: _dataset(k, dict(v), defaults) for k, v in raw.get("datasets", {}).items()}, source)
+        return cls(
+            {k: _dataset(k, dict(v), defaults) for k, v in raw.get("datasets", {}).items()},
+            source,
+            vintages=raw.get("vintages"),
+            code_changes=raw.get("code_changes"),
+        )
+
+    def vintage(self, vintage: str | int | None) -> dict[str, Any]:
+        """The geography vintage's definition (the latest when ``None``)."""
+        key = self.latest_vintage() if vintage is None else str(vintage)
+        if key not in self.vintages:
+            raise UnknownDatasetError(
+                f"vintage {vintage!r} is not known; known vintages: {', '.join(self.vintages)}"
+            )
+        return {"vintage": key, **self.vintages[key]}
+
+    def latest_vintage(self) -> str:
+        return max(self.vintages)
 
     def get(self, id_: str) -> Dataset:
         try:

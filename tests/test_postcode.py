@@ -45,6 +45,14 @@ def test_require_postcode_raises_a_clear_error():
         require_postcode("not a postcode")
 
 
+def test_vectorised_handles_unicode_spaces_and_arrow_strings():
+    values = ["S1\u00a02HE", "s1\u20032he", " m1 1ae ", None]
+    expected = ["S1 2HE", "S1 2HE", "M1 1AE", None]
+    assert normalise_postcodes(values).tolist() == expected
+    assert normalise_postcodes(pd.Series(values, dtype="string")).tolist() == expected
+    assert normalise_postcodes(pd.Series(values, dtype="str")).tolist() == expected
+
+
 def test_vectorised_keeps_every_row_in_order_and_the_index():
     s = pd.Series(["s1 2he", None, "junk", "m11ae", 7], index=[10, 11, 12, 13, 14])
     out = normalise_postcodes(s)
