@@ -71,8 +71,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` then move the result to ``path`` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # keep the real extension last: some writers (GPKG) check it
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
+    Path(tmp).unlink()  # writers that refuse to overwrite get a fresh path
     try:
         write(Path(tmp))
         os.replace(tmp, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from typing import Sequence
 
@@ -48,7 +49,229 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ where
+
+class UsageError(Exception):
+    """Bad arguments or an unusable input file: exit status 2."""
+
+
+_LABELS = [
+    ("neighbourhood", "neighbourhood"), ("place", "place"), ("system", "system"), ("sicbl", "Sub-ICB"),
+    ("lad", "LAD"), ("lsoa", "LSOA"),
+]
+
+
+def _describe(rec: dict) -> str:
+    head = f"{rec['query'] if rec.get('query') is not None else ''}"
+    lines = [f"{head}  {rec['status']}" + (f"  ({rec['postcode']})" if rec.get("postcode") and rec["postcode"] != head else "")]
+    for key, label in _LABELS:
+        part = rec.get(key)
+        if not part:
+            continue
+        codes = ", ".join(str(part[k]) for k in ("code", "ods_code") if part.get(k))
+        extra = ""
+        if key == "neighbourhood":
+            conf = part.get("confidence")
+            extra = f" [{part.get('method')}" + (f", confidence {conf:.2f}]" if conf is not None else "]")
+        if key == "lsoa" and part.get("method"):
+            extra = f" [{part['method']}]"
+        lines.append(f"  {label:<13} {part.get('name') or ''} ({codes}){extra}")
+    loc = rec.get("location")
+    if loc and loc.get("easting") is not None:
+        lines.append(f"  {'location':<13} E {loc['easting']:.0f}, N {loc['northing']:.0f} (lat {loc['lat']:.5f}, lon {loc['lon']:.5f})")
+    lines.append(f"  {'vintage':<13} {rec['vintage']}")
+    return "\n".join(lines)
+
+
+def _read_table(path: str, columns: list[str]):
+    import pandas as pd
+
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"input file {path!r} does not exist")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(p)
+        else:
+            try:
+                frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="cp1252")
+    except Exception as exc:  # pandas/pyarrow parse errors of every kind
+        raise UsageError(f"cannot read {path!r} as {'Parquet' if p.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {exc}") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UsageError(f"{path!r} has no column {missing[0]!r}; its columns are: {', '.join(map(str, frame.columns))}")
+    return frame
+
+
+def _write_table(frame, path: str) -> None:
+    from pathlib import Path
+
+    from ._cache import atomic_write
+
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        atomic_write(p, lambda tmp: frame.to_parquet(tmp, index=False))
+    else:
+        atomic_write(p, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+_INWARD = re.compile(r"^[0-9][A-Za-z]{2}$")
+
+
+def join_split_postcodes(words: list[str]) -> list[str]:
+    """``icsgeo where S1 2HE`` arrives as two words: join an inward code (``2HE``) to the word before it
+    when that word is not a whole postcode on its own.
+
+    >>> join_split_postcodes(["S1", "2HE", "M1 1AE", "sw1a", "1aa", "S12HE"])
+    ['S1 2HE', 'M1 1AE', 'sw1a 1aa', 'S12HE']
+    """
+    from .postcode import normalise_postcode
+
+    out: list[str] = []
+    for w in words:
+        if out and _INWARD.match(w) and normalise_postcode(out[-1]) is None and normalise_postcode(f"{out[-1]} {w}"):
+            out[-1] = f"{out[-1]} {w}"
+        else:
+            out.append(w)
+    return out
+
+
+def _cmd_where(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .assign import ANSWER_COLUMNS, assign, to_records, where
+
+    modes = sum(bool(x) for x in (args.postcodes, args.input, args.lat is not None or args.lon is not None,
+                                   args.easting is not None or args.northing is not None))
+    if modes != 1:
+        raise UsageError("give postcodes, or --input FILE, or --lat/--lon, or --easting/--northing (exactly one)")
+    opts = {"vintage": args.vintage, "system": args.system}
+    if args.input:
+        if not args.output:
+            raise UsageError("--input needs --output (a .csv or .parquet file)")
+        point_cols = [c for c in (args.lat_column, args.lon_column, args.easting_column, args.northing_column) if c]
+        frame = _read_table(args.input, point_cols or [args.column])
+        if point_cols:
+            if args.easting_column and args.northing_column:
+                answers = assign(easting=frame[args.easting_column], northing=frame[args.northing_column], **opts)
+            elif args.lat_column and args.lon_column:
+                answers = assign(lat=frame[args.lat_column], lon=frame[args.lon_column], **opts)
+            else:
+                raise UsageError("give --lat-column with --lon-column, or --easting-column with --northing-column")
+        else:
+            answers = where(frame[args.column].astype(object), **opts)
+        answers = answers[ANSWER_COLUMNS].reset_index(drop=True)
+        clash = set(answers.columns) & set(frame.columns)
+        answers = answers.rename(columns={c: f"{c}_icsgeo" for c in clash})
+        out = frame.reset_index(drop=True).join(answers)
+        _write_table(out, args.output)
+        counts = answers.iloc[:, 0].value_counts().to_dict()
+        print(f"wrote {len(out):,} rows to {args.output}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())), file=sys.stderr)
+        return EXIT_OK if counts.keys() <= {"ok"} else EXIT_FAILED
+    if args.postcodes:
+        answers = where(join_split_postcodes(args.postcodes), **opts)
+    elif args.lat is not None or args.lon is not None:
+        if args.lat is None or args.lon is None:
+            raise UsageError("--lat needs --lon")
+        answers = assign(lat=[args.lat], lon=[args.lon], **opts)
+        answers.insert(0, "query", f"{args.lat},{args.lon}")
+    else:
+        if args.easting is None or args.northing is None:
+            raise UsageError("--easting needs --northing")
+        answers = assign(easting=[args.easting], northing=[args.northing], **opts)
+        answers.insert(0, "query", f"{args.easting},{args.northing}")
+    records = to_records(answers)
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    else:
+        print("\n\n".join(_describe(r) for r in records))
+    return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_FAILED
+
+
+# ------------------------------------------------------------------ listings
+
+def _print_frame(frame, as_json: bool) -> None:
+    if as_json:
+        print(frame.to_json(orient="records", force_ascii=False, indent=2))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                               "display.max_colwidth", 60):
+            print(frame.to_string(index=False))
+
+
+def _cmd_systems(args: argparse.Namespace) -> int:
+    from .geography import geography
+
+    g = geography(args.vintage)
+    cols = ["code", "ods_code", "name", "places", "population", "registered_patients"]
+    _print_frame(g.systems[cols], args.json)
+    return EXIT_OK
+
+
+def _cmd_places(args: argparse.Namespace) -> int:
+    from .geography import find_system
+
+    g, code = find_system(args.system, args.vintage)
+    places = g.places[g.places["system_code"] == code]
+    cols = ["code", "ods_code", "name", "official_name", "population", "registered_patients", "lsoas"]
+    if not args.json:
+        print(f"{places['system_name'].iloc[0]} ({code}), vintage {g.vintage}: {len(places)} places\n")
+    _print_frame(places[cols], args.json)
+    return EXIT_OK
+
+
+def _cmd_practices(args: argparse.Namespace) -> int:
+    from .geography import geography
+
+    g = geography(args.vintage, args.system)
+    p = g.practices
+    if args.system:
+        p = p[p["system_code"].notna()]
+    if args.output:
+        _write_table(p, args.output)
+        print(f"wrote {len(p):,} practices to {args.output}", file=sys.stderr)
+    else:
+        cols = ["practice_code", "practice_name", "postcode", "pcn_code", "pcn_name", "place_name", "system_ods_code",
+                "registered_patients", "outside_ods_sicbl"]
+        _print_frame(p[cols], args.json)
+    return EXIT_OK
+
+
+def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._cache import atomic_write
+    from .geography import find_system
+    from .neighbourhoods import footprints
+
+    g, code = find_system(args.system, args.vintage)
+    lsoas = g.lsoas[g.lsoas["system_code"] == code]["lsoa21_code"]
+    fp = footprints(practice_map=g.practice_map, method=args.method, lsoa_codes=lsoas)
+    suffix = Path(args.output).suffix.lower()
+    writers = {
+        ".geojson": lambda tmp: fp.to_crs("EPSG:4326").to_file(tmp, driver="GeoJSON", engine="pyogrio"),
+        ".gpkg": lambda tmp: fp.to_file(tmp, driver="GPKG", layer="neighbourhoods", engine="pyogrio"),
+        ".parquet": lambda tmp: fp.to_parquet(tmp),
+    }
+    if suffix not in writers:
+        raise UsageError(f"--output must end in .geojson, .gpkg or .parquet, not {suffix or '(none)'!r}")
+    atomic_write(Path(args.output), writers[suffix])
+    pieces = fp[~fp["contiguous"]] if "contiguous" in fp else fp.iloc[0:0]
+    print(f"wrote {len(fp)} neighbourhoods of {code} (vintage {g.vintage}, practice map {g.practice_map}, method {args.method}) to {args.output}", file=sys.stderr)
+    if len(pieces):
+        print(f"{len(pieces)} footprints are in several pieces: " + ", ".join(f"{n} ({k})" for n, k in zip(pieces["pcn_name"], pieces["parts"])), file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .geography import VINTAGES
+
     p = argparse.ArgumentParser(
         prog="icsgeo",
         description="England's integrated-care geography (systems, places, neighbourhoods), offline.",
@@ -61,6 +284,54 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     d.add_argument("--no-rows", action="store_true", help="skip reading files to count rows (faster)")
     d.set_defaults(func=_cmd_data)
+
+    def vintage_opts(sp):
+        sp.add_argument("--vintage", choices=VINTAGES, default=None, help="geography vintage (default: the latest, %s)" % VINTAGES[-1])
+
+    w = sub.add_parser("where", help="which neighbourhood, place and system a postcode or point is in",
+                       description="Answer postcodes (or points): LSOA, neighbourhood, place, system, Sub-ICB Location, LAD. "
+                       "Exit status 0 when every query resolved, 1 when any did not (all results printed), 2 on usage errors.")
+    w.add_argument("postcodes", nargs="*", metavar="POSTCODE")
+    w.add_argument("--json", action="store_true", help="print a JSON array, one object per query, in order")
+    vintage_opts(w)
+    w.add_argument("--system", help="a custom system definition id; answers outside it are outside_system")
+    w.add_argument("--lat", type=float)
+    w.add_argument("--lon", type=float)
+    w.add_argument("--easting", type=float)
+    w.add_argument("--northing", type=float)
+    w.add_argument("--input", metavar="FILE", help="a .csv or .parquet file to answer row by row")
+    w.add_argument("--column", default="postcode", help="the postcode column of --input (default: postcode)")
+    w.add_argument("--lat-column")
+    w.add_argument("--lon-column")
+    w.add_argument("--easting-column")
+    w.add_argument("--northing-column")
+    w.add_argument("--output", metavar="FILE", help="where --input's answers go (.csv or .parquet)")
+    w.set_defaults(func=_cmd_where)
+
+    s = sub.add_parser("systems", help="the systems (ICBs, or STPs in 2021) of a vintage")
+    vintage_opts(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_systems)
+
+    pl = sub.add_parser("places", help="the places of a system")
+    pl.add_argument("system", metavar="SYSTEM", help="a name fragment, GSS/ODS code or custom definition id")
+    vintage_opts(pl)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=_cmd_places)
+
+    pr = sub.add_parser("practices", help="every practice with its tiers, location and flags")
+    vintage_opts(pr)
+    pr.add_argument("--system", help="only the practices located in this custom system")
+    pr.add_argument("--output", metavar="FILE", help=".csv or .parquet")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=_cmd_practices)
+
+    nb = sub.add_parser("neighbourhoods", help="write a system's neighbourhood footprints")
+    nb.add_argument("system", metavar="SYSTEM")
+    vintage_opts(nb)
+    nb.add_argument("--method", choices=("registrations", "modelled"), default="registrations")
+    nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
+    nb.set_defaults(func=_cmd_neighbourhoods)
 
     v = sub.add_parser("versions", help="print icsgeo's and its dependencies' versions")
     v.set_defaults(func=_cmd_versions)
@@ -82,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"icsgeo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except IcsgeoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -33,7 +33,7 @@ from .read import read
 from .settings import WORKING_CRS
 from .systems import SystemDefinition, system_definition, system_definitions
 
-__all__ = ["Geography", "geography", "VINTAGES"]
+__all__ = ["Geography", "geography", "find_system", "VINTAGES"]
 
 log = logging.getLogger("icsgeo")
 
@@ -201,6 +201,8 @@ class Geography:
         self.definition: SystemDefinition | None = None
         if system is not None:
             self.definition = system if isinstance(system, SystemDefinition) else _resolve_definition(system)
+        if vintage is None and self.definition is not None:
+            vintage = self.definition.vintage  # a definition belongs to its own vintage unless told otherwise
         self.spec = cat.vintage(vintage)
         self.vintage: str = self.spec["vintage"]
         self.practice_map: str = practice_map or self.spec["practice_map"]
@@ -389,3 +391,37 @@ def _resolve_definition(system: str) -> SystemDefinition:
 def geography(vintage: str | int | None = None, system: str | None = None, practice_map: str | None = None) -> Geography:
     """The :class:`Geography` of a vintage (default: the latest), optionally one custom system."""
     return Geography(None if vintage is None else str(vintage), system, practice_map)
+
+
+def find_system(query: str, vintage: str | int | None = None) -> tuple[Geography, str]:
+    """Resolve a system given as a custom definition id, a GSS or ODS code, or a name fragment.
+
+    Returns the geography to use and the system's code in it. ``england`` is not a system.
+
+    >>> g, code = find_system("South Yorkshire", 2026)                     # doctest: +SKIP
+    >>> code                                                              # doctest: +SKIP
+    'E54000061'
+    """
+    q = (query or "").strip()
+    if not q:
+        raise DefinitionError("name a system: a name fragment such as 'South Yorkshire', a code (E54000061, QF7) or a definition id")
+    if q in system_definitions():
+        g = geography(vintage, q)
+        return g, g.lsoas["system_code"].iloc[0]
+    g = geography(vintage)
+    systems = g.systems
+    up = q.upper()
+    exact = systems[(systems["code"].str.upper() == up) | (systems["ods_code"].astype("string").str.upper() == up)]
+    if len(exact) == 1:
+        return g, exact["code"].iloc[0]
+    names = systems["name"].str.lower()
+    hits = systems[names.str.contains(re.escape(q.lower()), regex=True)]
+    if len(hits) == 1:
+        return g, hits["code"].iloc[0]
+    if len(hits) > 1:
+        listing = "; ".join(f"{c} {n}" for c, n in zip(hits["code"], hits["name"]))
+        raise DefinitionError(f"{query!r} matches {len(hits)} systems in vintage {g.vintage}: {listing}. Be more specific.")
+    raise DefinitionError(
+        f"no system {query!r} in vintage {g.vintage}: give a name fragment, a GSS code (E54…), an ODS code "
+        f"or a definition id ({', '.join(sorted(system_definitions()))}). `icsgeo systems` lists them."
+    )

@@ -1,0 +1,73 @@
+"""Assignment semantics on a toy of four square LSOAs (in code): a point on a shared edge, a point
+outside every polygon, a coastal point near one, a point whose polygon disagrees with its official LAD."""
+
+import geopandas
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+import icsgeo.assign as assign_mod
+import icsgeo.geography as geography_mod
+from icsgeo.cli import join_split_postcodes
+
+#   LSOA A (LAD L1) | LSOA B (LAD L2)       each square 1 km, south-west corner at (400000, 300000)
+#   ----------------+----------------
+#   LSOA C (LAD L1) | LSOA D (LAD L2)
+SQUARES = {
+    "E01000001": box(400_000, 301_000, 401_000, 302_000),
+    "E01000002": box(401_000, 301_000, 402_000, 302_000),
+    "E01000003": box(400_000, 300_000, 401_000, 301_000),
+    "E01000004": box(401_000, 300_000, 402_000, 301_000),
+}
+LADS = {"E01000001": "E06000001", "E01000002": "E06000002", "E01000003": "E06000001", "E01000004": "E06000002"}
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    polys = geopandas.GeoDataFrame({"code": list(SQUARES)}, geometry=list(SQUARES.values()), crs="EPSG:27700")
+    base = pd.DataFrame({"lsoa21_code": list(LADS), "lad_code": list(LADS.values())})
+    monkeypatch.setattr(assign_mod, "_lsoa_polygons", lambda: polys)
+    monkeypatch.setattr(geography_mod, "lsoa_base", lambda: base)
+    return polys
+
+
+def test_points_inside_on_an_edge_outside_and_missing(toy):
+    e = np.array([400_500, 401_000, 402_300, 409_000, np.nan, 401_500])
+    n = np.array([301_500, 301_500, 300_500, 309_000, 300_000, 300_500])
+    r = assign_mod.lsoa_of_points(e, n, max_distance=1_000)
+    assert len(r) == 6  # every row out, in order
+    assert r.loc[0, "lsoa21_code"] == "E01000001" and r.loc[0, "lsoa_method"] == "point in polygon"
+    assert r.loc[1, "lsoa21_code"] in ("E01000001", "E01000002")  # on the shared edge: one answer, not two rows
+    assert r.loc[2, "lsoa21_code"] == "E01000004" and r.loc[2, "lsoa_method"] == "nearest polygon"  # 300 m offshore
+    assert pd.isna(r.loc[3, "lsoa21_code"]) and pd.isna(r.loc[3, "lsoa_method"])  # 7 km away: outside
+    assert pd.isna(r.loc[4, "lsoa21_code"])  # no coordinates
+    assert r.loc[5, "lsoa21_code"] == "E01000004"
+
+
+def test_edge_answer_is_deterministic(toy):
+    e, n = np.full(100, 401_000.0), np.full(100, 301_500.0)
+    assert assign_mod.lsoa_of_points(e, n)["lsoa21_code"].nunique() == 1
+
+
+def test_official_lad_moves_a_point_to_the_nearest_lsoa_of_that_lad(toy):
+    # 50 m inside B (LAD E06000002) but officially in LAD E06000001: the generalised edge is wrong
+    r = assign_mod.lsoa_of_points(np.array([401_050.0, 401_050.0]), np.array([301_500.0, 301_500.0]),
+                                  lad_hint=["E06000001", "E06000002"])
+    assert r.loc[0, "lsoa21_code"] == "E01000001" and r.loc[0, "lsoa_method"] == "nearest in official LAD"
+    assert r.loc[0, "spatial_lsoa21_code"] == "E01000002"
+    assert r.loc[1, "lsoa21_code"] == "E01000002" and r.loc[1, "lsoa_method"] == "point in polygon"
+
+
+def test_split_postcodes_on_the_command_line_are_joined():
+    assert join_split_postcodes(["S1", "2HE"]) == ["S1 2HE"]
+    assert join_split_postcodes(["S1 2HE", "S80", "1AA", "2HE"]) == ["S1 2HE", "S80 1AA", "2HE"]
+    assert join_split_postcodes(["M11AE", "1AA"]) == ["M11AE", "1AA"]  # a whole postcode is not extended
+
+
+def test_records_nest_and_null_unknown_parts():
+    frame = pd.DataFrame([{c: None for c in assign_mod.ANSWER_COLUMNS} | {"query": "x", "status": "invalid", "vintage": "2026"}])
+    rec = assign_mod.to_records(frame)[0]
+    assert rec["status"] == "invalid" and rec["query"] == "x"
+    for part in ("lsoa", "neighbourhood", "place", "system", "sicbl", "lad", "location"):
+        assert rec[part] is None
