@@ -11,9 +11,11 @@ The most authoritative source is used first, and every row says which was used:
 - place, system, Sub-ICB Location and LAD come from the official lookups of the vintage
   (:class:`icsgeo.geography.Geography`), the neighbourhood from the LSOA's PCN footprint.
 
->>> r = where(["S1 2HE"])                                                  # doctest: +SKIP
->>> r.loc[0, ["status", "system_code", "place_name"]].tolist()             # doctest: +SKIP
+>>> r = where(["S1 2HE", "not a postcode"])
+>>> r.loc[0, ["status", "system_code", "place_name"]].tolist()
 ['ok', 'E54000061', 'Sheffield']
+>>> r.loc[1, "status"]
+'invalid'
 """
 
 from __future__ import annotations

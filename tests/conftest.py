@@ -10,6 +10,18 @@ import pytest
 REAL_DATA = os.environ.get("ICSGEO_DATA_DIR")
 
 
+def pytest_configure(config):
+    """One derived-layer cache for the whole session (tests and doctests alike), never the user's own.
+    Set ICSGEO_TEST_CACHE_DIR to keep it between runs."""
+    keep = os.environ.get("ICSGEO_TEST_CACHE_DIR")
+    if keep:
+        os.environ["ICSGEO_CACHE_DIR"] = keep
+    else:
+        import tempfile
+
+        os.environ["ICSGEO_CACHE_DIR"] = tempfile.mkdtemp(prefix="icsgeo-test-cache-")
+
+
 def pytest_report_header(config):
     from icsgeo.versions import versions
 
@@ -33,9 +45,9 @@ def real_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def session_cache(tmp_path_factory) -> Path:
-    """One derived-layer cache for all real-data tests, so each real file is parsed once per run."""
-    return tmp_path_factory.mktemp("icsgeo-cache")
+def session_cache() -> Path:
+    """The session's derived-layer cache (see pytest_configure): each real file is parsed once per run."""
+    return Path(os.environ["ICSGEO_CACHE_DIR"])
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,8 @@
 """Readers: every catalogue file into one canonical frame, cached as (Geo)Parquet by content.
 
 >>> from icsgeo import read
->>> icbs = read("icb-2026")                           # doctest: +SKIP
->>> list(icbs.columns), icbs.crs.to_epsg(), len(icbs)  # doctest: +SKIP
+>>> icbs = read("icb-2026")
+>>> list(icbs.columns), icbs.crs.to_epsg(), len(icbs)
 (['code', 'name', 'repaired', 'geometry'], 27700, 36)
 """
 
