@@ -17,12 +17,12 @@ True
 from __future__ import annotations
 
 import re
-from typing import Iterable
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from .errors import InvalidPostcodeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["normalise_postcode", "normalise_postcodes", "require_postcode", "POSTCODE_PATTERN"]
 
@@ -60,12 +60,13 @@ def require_postcode(value: object) -> str:
     return pc
 
 
-def normalise_postcodes(values: Iterable[object] | pd.Series) -> pd.Series:
+def normalise_postcodes(values: Iterable[object] | "pd.Series") -> "pd.Series":
     """Vectorised :func:`normalise_postcode`: a Series of ``pcds`` strings, missing where invalid.
 
     Every input comes out, in order (the index of a Series input is kept). Runs in Arrow compute
     (about 0.3 s per million strings); values that are not strings are invalid.
     """
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -80,8 +81,10 @@ def normalise_postcodes(values: Iterable[object] | pd.Series) -> pd.Series:
     return pd.Series(out.to_numpy(zero_copy_only=False), index=index, dtype=object)
 
 
-def _as_arrow_strings(s: pd.Series):
+def _as_arrow_strings(s: "pd.Series"):
     """An Arrow string array of ``s``; every non-string value (number, bytes, None) becomes null."""
+    import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
     if isinstance(s.dtype, pd.StringDtype) or str(s.dtype).startswith("large_string"):
