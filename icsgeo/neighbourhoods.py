@@ -44,18 +44,23 @@ Method ``"modelled"`` (for data newer than the registrations, or users without t
     and normalised: s'_ip = 0.65 s_ip + 0.35 sum_k w_ik s_kp (only the PCNs the LSOA's own candidates
     belong to are scored). The LSOA goes to the PCN with the largest s' (ties: the lowest PCN code),
     and ``confidence`` is that share: the winner's share of the LSOA's modelled patient flow, after
-    smoothing (0.5 when two PCNs split it evenly, 1.0 when only one PCN is a candidate).
+    smoothing (1.0 when only one PCN is a candidate; below 0.5 when several PCNs split the flow).
 
-    Parameters were fitted on 21 of the 42 ICBs and scored on the other 21 against the registration
-    plurality of 31,810 unchanged LSOAs (the modelled-PCN study, models e1/e2; ``scripts/accuracy.py`` re-measures
-    it): 87.4% agreement out of fold across England for the gravity model, 87.7% with the smoothing,
-    against 82.4% for the nearest practice. Inputs: a practice's location is its postcode (OS
-    Code-Point Open, then the ONS NSPL); its ward and district are those of the LSOA 2021 holding that
-    point (:func:`icsgeo.assign.lsoa_of_points`, checked against Code-Point's official district); its
-    Sub-ICB Location is its ODS commissioner in the practice map (or, for a code the LSOA lookup does
-    not know, that of its location); its list size is :func:`icsgeo.assign.practice_list_sizes`, and a
-    practice with no registration data gets the median list size of its Sub-ICB Location's practices.
-    The scoring lives in :func:`_modelled` and its helpers.
+    Parameters were fitted on 21 of the 42 ICBs and scored on the other 21, both ways, against the
+    registration plurality of the 31,810 unchanged LSOAs (July 2023 registrations, ePCN membership
+    as at 2023-07-01; ``scripts/accuracy.py``): 87.4% agreement out of fold across England for the
+    gravity model, 87.8% with the smoothing, against 82.4% for the nearest practice. With the January
+    2026 practice map against the registrations method, 87.2% (nearest practice 81.5%). The
+    confidence is informative: ~99.6% agreement when it is at least 0.8 (38% of LSOAs), ~64% below
+    0.5 (25%).
+
+    Inputs: a practice's location is its postcode (OS Code-Point Open, then the ONS NSPL); its ward
+    and district are those of the LSOA 2021 holding that point (:func:`icsgeo.assign.lsoa_of_points`,
+    checked against Code-Point's official district); its Sub-ICB Location is its ODS commissioner in
+    the practice map (or, for a code the LSOA lookup does not know, that of its location); its list
+    size is :func:`icsgeo.assign.practice_list_sizes` (all its registered patients, wherever they
+    live), and a practice with no registration data gets the median list size of its Sub-ICB
+    Location's practices. The scoring lives in :func:`_modelled` and its helpers.
 
 An LSOA that neither method can claim (no registrations and no centroid or no located practice) is
 kept with ``pcn_code`` <NA> and ``method == "unassigned"``: reported, never dropped. Every row and
@@ -114,11 +119,11 @@ _REGISTRATION_INPUTS = (_NATIONAL, _QNC, _LSOA11_21, _POPULATION, _LSOA21)
 _MODEL_INPUTS = (_LSOA21, _POPULATION, _CENTROIDS, _WARDS, "ctyua-2023", _LSOA11_21, "lsoa11-ccg-lad-2021",
                  _POLYGONS, _CODEPOINT, _NSPL)  # fmt: skip
 
-# The balanced gravity model's parameters (see the module notes). Fitted on half A of a seed-42
-# random split of the 42 ICBs against the July 2023 registration plurality of the unchanged LSOAs
-# (the modelled-PCN study, models e1/e2): on the held-out half B they agree with the plurality
-# for 87.8% of LSOAs (88.3% with the smoothing); out of fold across England 87.4% (87.7%), against
-# 82.4% for the nearest practice. ``scripts/accuracy.py`` re-measures these figures.
+# The balanced gravity model's parameters (see the module notes): the modelled-PCN study's fit
+# (models e1/e2) on half A of a seed-42 random split of the 42 ICBs against the July 2023
+# registration plurality of the unchanged LSOAs. On the held-out half B they agree with the
+# plurality for 87.8% of LSOAs (88.3% with the smoothing); out of fold across England 87.4%
+# (87.8%), against 82.4% for the nearest practice. ``scripts/accuracy.py`` re-measures them.
 #: Candidate practices per LSOA (nearest first); they hold 98.7% of registered flows.
 GRAVITY_CANDIDATES = 50
 #: Distance decay: f = (d_km + GRAVITY_OFFSET_KM) ** -GRAVITY_EXPONENT.
