@@ -1,0 +1,602 @@
+"""The interactive map: a folium (Leaflet) page of one system's places, neighbourhoods and practices.
+
+``draw_map`` returns a ``folium.Map`` that can be extended like any other; ``save_map`` writes it as
+a self-contained page (every library inlined: it opens with no network, e.g. on an NHS network that
+blocks CDNs) or as the usual folium page that loads Leaflet and the plugins from CDNs.
+
+Every string from the data reaches the page as JSON (``<`` escaped) and is put into the document
+with ``textContent``, or is HTML-escaped in Python: a practice named ``<script>…`` shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from ..errors import MissingDependencyError
+from ._layers import (
+    CONTEXT_FILL,
+    NEIGHBOURHOOD_COLOUR,
+    PALETTE,
+    PRACTICE_COLOUR,
+    SYSTEM_COLOUR,
+    TIERS,
+    MapLayers,
+    auto_tolerance,
+    fmt_float,
+    fmt_int,
+    fmt_str,
+    label_points,
+    place_colours,
+    simplify,
+    to_display,
+)
+from ._offline import inline_assets
+
+__all__ = ["draw_map", "save_map"]
+
+_LEGEND_MAX_PLACES = len(PALETTE)
+
+
+def _folium():
+    try:
+        import folium
+        import folium.plugins
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise MissingDependencyError(f'interactive maps need folium ({e}): pip install "icsgeo[map]"') from e
+    return folium
+
+
+def _js(value) -> str:
+    """JSON safe to put inside an inline <script> (no "<", ">" or "&" survive)."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _esc(text) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+# --- page furniture: one stylesheet and a few helpers, in the page head ------------------------------
+
+_CSS = """
+<style>
+.leaflet-container { background: #f5f5f2; font: 13px/1.35 "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+.folium-map .icsgeo-title { max-width: min(38vw, 560px); padding: 7px 12px 8px; background: rgba(255,255,255,.94);
+  border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.25); }
+.icsgeo-title h1 { margin: 0; font-size: 17px; font-weight: 650; color: #1f2a44; }
+.icsgeo-title p { margin: 2px 0 0; font-size: 12px; color: #555; }
+.icsgeo-legend, .icsgeo-inset { background: rgba(255,255,255,.94); border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.25); }
+.icsgeo-legend { padding: 7px 10px; max-height: 45vh; overflow-y: auto; font-size: 12px; color: #222; }
+.icsgeo-legend h4 { margin: 0 0 4px; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: #555; }
+.icsgeo-legend .row { display: flex; align-items: center; gap: 7px; margin: 2px 0; white-space: nowrap; }
+.icsgeo-legend .sw { flex: none; width: 18px; height: 12px; box-sizing: border-box; }
+.icsgeo-legend .dot { flex: none; width: 9px; height: 9px; margin: 0 4px 0 5px; border-radius: 50%; border: 1px solid #fff; box-shadow: 0 0 0 1px #999; }
+.icsgeo-legend .sub { margin-left: 25px; color: #555; }
+.icsgeo-inset { padding: 4px; line-height: 0; cursor: pointer; }
+.icsgeo-inset svg { display: block; }
+.icsgeo-label-icon { background: none; border: none; }
+.icsgeo-label { position: absolute; transform: translate(-50%, -50%); white-space: nowrap; font-weight: 650; font-size: 14px;
+  color: #1b1b1b; text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff, 0 0 1px #fff; pointer-events: none; }
+.icsgeo-table { border-collapse: collapse; font-size: 12px; }
+.icsgeo-table th { text-align: left; font-weight: 600; color: #555; padding: 1px 10px 1px 0; vertical-align: top; }
+.icsgeo-table td { padding: 1px 0; white-space: nowrap; }
+.leaflet-popup-content .icsgeo-table td { white-space: normal; min-width: 150px; }
+.icsgeo-table tr:first-child td { font-weight: 650; color: #111; }
+.folium-map .leaflet-control-attribution { max-width: 60vw; white-space: normal; font-size: 10.5px; line-height: 1.3; }
+.folium-map .leaflet-control-layers-expanded { font-size: 12.5px; line-height: 1.45; padding: 6px 10px 6px 6px; }
+.folium-map .leaflet-control-layers-expanded input { margin: 0 4px 0 2px; vertical-align: -1px; }
+.folium-map .leaflet-control-search .search-input { width: 220px; }
+</style>
+"""
+
+_HELPERS = """
+<script>
+function icsgeo_table(p, rows) {
+  var t = document.createElement("table");
+  t.className = "icsgeo-table";
+  for (var i = 0; i < rows.length; i++) {
+    var v = p[rows[i][1]];
+    if (v === undefined) continue;
+    var tr = t.insertRow();
+    var th = document.createElement("th");
+    th.textContent = rows[i][0];
+    tr.appendChild(th);
+    tr.insertCell().textContent = (v === null || v === "") ? "not known" : String(v);
+  }
+  return t;
+}
+function icsgeo_bind(kind, rows, opts) {
+  return function (feature, layer) {
+    var make = function () { return icsgeo_table(feature.properties, rows); };
+    if (kind === "popup") { layer.bindPopup(make, opts); } else { layer.bindTooltip(make, opts); }
+  };
+}
+function icsgeo_label(feature, latlng) {
+  var s = document.createElement("span");
+  s.className = "icsgeo-label";
+  s.textContent = feature.properties.name;
+  s.setAttribute("data-rank", feature.properties.rank);
+  if (feature.properties.fs) { s.style.fontSize = feature.properties.fs + "px"; }
+  return L.marker(latlng, {icon: L.divIcon({className: "icsgeo-label-icon", html: s, iconSize: null}),
+                           interactive: false, keyboard: false, pane: "icsgeo-labels"});
+}
+function icsgeo_declutter(map) {
+  // hide a place label that would overlap a label of a larger place
+  var els = Array.prototype.slice.call(map.getContainer().querySelectorAll(".icsgeo-label"));
+  els.sort(function (a, b) { return (+b.getAttribute("data-rank")) - (+a.getAttribute("data-rank")); });
+  var kept = [];
+  els.forEach(function (el) {
+    el.style.visibility = "visible";
+    var r = el.getBoundingClientRect();
+    var hit = kept.some(function (k) { return !(r.right < k.left || r.left > k.right || r.bottom < k.top || r.top > k.bottom); });
+    if (hit) { el.style.visibility = "hidden"; } else { kept.push(r); }
+  });
+}
+function icsgeo_tip(text) {
+  var li = L.DomUtil.create("li", "");
+  li.textContent = text;
+  return li;
+}
+</script>
+"""
+
+
+def _furniture(folium):
+    from branca.element import Element
+
+    class _Script(folium.MacroElement):
+        """A script that refers to its map by the placeholder __MAP__."""
+
+        _template = folium.template.Template(
+            "{% macro script(this, kwargs) %}{{ this.code.replace('__MAP__', this._parent.get_name()) }}{% endmacro %}"
+        )
+
+        def __init__(self, code: str):
+            super().__init__()
+            self._name = "IcsgeoScript"
+            self.code = code
+
+    return Element, _Script
+
+
+# --- GeoJSON with only the properties the page shows -------------------------------------------------
+
+
+def _collection(gdf: gpd.GeoDataFrame, properties: dict[str, list]) -> dict:
+    geoms = [shapely.geometry.mapping(g) for g in gdf.geometry]
+    keys = list(properties)
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": i, "properties": {k: properties[k][i] for k in keys}, "geometry": geoms[i]}
+            for i in range(len(geoms))
+        ],
+    }
+
+
+def _column(gdf, name, fmt=fmt_str):
+    return [fmt(v) for v in gdf[name]] if name in gdf.columns else None
+
+
+def _props(**cols) -> dict[str, list]:
+    return {k: v for k, v in cols.items() if v is not None}
+
+
+def _search_labels(names, codes, kind: str) -> list[str]:
+    return [f"{n or c} ({c}) · {kind}" if n and c else f"{n or c} · {kind}" for n, c in zip(names, codes)]
+
+
+# --- the locator inset: an inline SVG of England in Web Mercator ------------------------------------
+
+
+def _merc(lat):
+    return np.degrees(np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)))
+
+
+def _inset(england: gpd.GeoDataFrame, highlight: set[str], system_bounds, width: int = 150) -> tuple[str, str]:
+    """(svg, js) for the locator: every system grey, ``highlight`` dark, the map's view as a box."""
+    e = to_display(simplify(england, 2500.0, grid=10.0), decimals=3)
+    x0, y0, x1, y1 = (float(v) for v in e.total_bounds)
+    m0, m1 = float(_merc(y0)), float(_merc(y1))
+    s = float(width / (x1 - x0))
+    height = int(math.ceil((m1 - m0) * s))
+
+    def path(geom) -> str:
+        parts = []
+        polys = geom.geoms if geom.geom_type == "MultiPolygon" else [geom]
+        for poly in polys:
+            for ring in [poly.exterior, *poly.interiors]:
+                c = np.asarray(ring.coords)
+                px = np.round((c[:, 0] - x0) * s, 1)
+                py = np.round((m1 - _merc(c[:, 1])) * s, 1)
+                pts = " ".join(f"{a:g},{b:g}" for a, b in zip(px, py))
+                parts.append(f"M{pts}Z")
+        return "".join(parts)
+
+    items = []
+    for code, name, geom in zip(e["code"], e["name"], e.geometry):
+        on = code in highlight
+        fill, stroke = (SYSTEM_COLOUR, "#fff") if on else ("#d4d4d0", "#fff")
+        items.append((on, f'<path d="{path(geom)}" fill="{fill}" stroke="{stroke}" stroke-width="0.4">'
+                          f"<title>{_esc(name)}</title></path>"))
+    body = "".join(p for _, p in sorted(items, key=lambda t: t[0]))  # highlighted on top
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="Locator: England, the system shown highlighted">{body}'
+        f'<rect class="icsgeo-view" x="0" y="0" width="0" height="0" fill="none" stroke="#d7301f" stroke-width="1.5"/></svg>'
+    )
+    (w, so, ea, no) = system_bounds
+    js = f"""
+(function () {{
+  var map = __MAP__;
+  var ctl = L.control({{position: "bottomleft"}});
+  ctl.onAdd = function () {{
+    var d = L.DomUtil.create("div", "icsgeo-inset");
+    d.innerHTML = {_js(svg)};
+    d.title = "Locator: England. Click to show the whole system.";
+    L.DomEvent.disableClickPropagation(d);
+    L.DomEvent.on(d, "click", function () {{ map.fitBounds([[{so}, {w}], [{no}, {ea}]]); }});
+    return d;
+  }};
+  ctl.addTo(map);
+  var X0 = {x0!r}, M1 = {m1!r}, S = {s!r}, W = {width}, H = {height};
+  function merc(lat) {{ return 180 / Math.PI * Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360)); }}
+  function clamp(v, a, b) {{ return Math.max(a, Math.min(b, v)); }}
+  function update() {{
+    var r = ctl.getContainer().querySelector(".icsgeo-view"), b = map.getBounds();
+    var xa = clamp((b.getWest() - X0) * S, 0, W), xb = clamp((b.getEast() - X0) * S, 0, W);
+    var ya = clamp((M1 - merc(b.getNorth())) * S, 0, H), yb = clamp((M1 - merc(b.getSouth())) * S, 0, H);
+    r.setAttribute("x", xa); r.setAttribute("y", ya);
+    r.setAttribute("width", Math.max(xb - xa, 2)); r.setAttribute("height", Math.max(yb - ya, 2));
+  }}
+  map.on("moveend zoomend resize", update);
+  map.whenReady(update);
+}})();
+"""
+    return svg, js
+
+
+# --- legend and title --------------------------------------------------------------------------------
+
+
+def _legend_html(layers: MapLayers, names: list[str], colours: list[str], counts: dict[str, int]) -> str:
+    rows = ["<h4>Key</h4>"]
+    sys = layers.layer("system")
+    label = f"System: {_esc(sys['name'].iloc[0])}" if len(sys) == 1 else f"Systems ({len(sys)})"
+    rows.append(f'<div class="row"><span class="sw" style="border:3px solid {SYSTEM_COLOUR}"></span>{label}</div>')
+    if counts.get("places"):
+        if counts["places"] <= _LEGEND_MAX_PLACES:
+            rows.append(f'<div class="row"><span class="sw"></span>Places ({counts["places"]})</div>')
+            for n, c in sorted(zip(names, colours), key=lambda t: str(t[0])):
+                rows.append(
+                    f'<div class="row sub" style="margin-left:12px"><span class="sw" style="background:{c};'
+                    f'border:1px solid #fff;box-shadow:0 0 0 1px #bbb"></span>{_esc(n)}</div>'
+                )
+        else:
+            sw = "".join(f'<span style="display:inline-block;width:4.5px;height:12px;background:{c}"></span>' for c in PALETTE[:4])
+            rows.append(f'<div class="row"><span class="sw" style="display:flex">{sw}</span>'
+                        f'Places ({counts["places"]:,}): neighbours never share a colour</div>')
+    if counts.get("neighbourhoods"):
+        rows.append(f'<div class="row"><span class="sw" style="border:1px solid {NEIGHBOURHOOD_COLOUR}"></span>'
+                    f'Neighbourhoods ({counts["neighbourhoods"]:,})</div>')
+    if counts.get("practices"):
+        rows.append(f'<div class="row"><span class="dot" style="background:{PRACTICE_COLOUR}"></span>'
+                    f'GP practices ({counts["practices"]:,})</div>')
+    if counts.get("context"):
+        rows.append(f'<div class="row"><span class="sw" style="background:{CONTEXT_FILL};border:1px solid #fff;'
+                    'box-shadow:0 0 0 1px #ccc"></span>Other systems</div>')
+    return "".join(rows)
+
+
+# --- the public verbs --------------------------------------------------------------------------------
+
+
+def draw_map(
+    layers: MapLayers,
+    *,
+    tiles: str | None = None,
+    tolerance: float | None = None,
+    show: Iterable[str] | None = None,
+):
+    """An interactive map of ``layers``: a ``folium.Map`` with one layer per tier.
+
+    Parameters
+    ----------
+    layers : MapLayers
+    tiles : None (default: no background map, so the page needs no network) or a folium tile name
+        such as ``"OpenStreetMap"`` (which the browser then downloads).
+    tolerance : simplification tolerance in metres (default: about 1/4000 of the system's extent).
+        Polygon layers are coverage-simplified, so neighbours keep a common border.
+    show : the tiers visible when the page opens (default: all); the others can be switched on in
+        the layer control. E.g. ``show=("system", "places")`` for an all-England map.
+
+    Examples
+    --------
+    >>> m = draw_map(layers)                              # doctest: +SKIP
+    >>> save_map(m, "syb.html")                           # doctest: +SKIP
+    """
+    folium = _folium()
+    from folium.plugins import Fullscreen, Search, TreeLayerControl
+    from folium.utilities import JsCode
+
+    Element, _Script = _furniture(folium)
+    visible = set(TIERS if show is None else show)
+    unknown = visible - set(TIERS)
+    if unknown:
+        raise ValueError(f"show={sorted(unknown)} names no tier; tiers are {list(TIERS)}")
+    tol = float(auto_tolerance(layers) if tolerance is None else tolerance)
+
+    system = layers.layer("system")
+    places = layers.layer("places")
+    nbh = layers.layer("neighbourhoods")
+    prac = layers.layer("practices")
+    england = layers.layer("england")
+    sys_codes = set(system["code"])
+
+    sys_d = to_display(simplify(system, tol))
+    w, so, ea, no = (float(v) for v in sys_d.total_bounds)
+    m = folium.Map(
+        location=[(so + no) / 2, (w + ea) / 2],
+        zoom_start=9,
+        tiles=tiles,
+        control_scale=True,
+        zoom_snap=0.25,
+        zoom_delta=0.5,
+    )
+    root = m.get_root()
+    root.header.add_child(Element(_CSS), name="icsgeo_css")
+    root.header.add_child(Element(_HELPERS), name="icsgeo_helpers")
+    root.title = _esc(layers.title)  # branca writes the <title> unescaped
+
+    panes = {"context": 380, "places": 400, "neighbourhoods": 410, "system": 420, "practices": 440, "labels": 450}
+    for name, z in panes.items():
+        folium.map.CustomPane(f"icsgeo-{name}", z_index=z, pointer_events=name not in ("context", "labels")).add_to(m)
+
+    counts: dict[str, int] = {}
+    search_layers = []
+
+    # context: the other systems of England, grey and silent
+    context_layer = None
+    if england is not None:
+        ctx = england[~england["code"].isin(sys_codes)]
+        if len(ctx):
+            ctx_d = to_display(simplify(ctx, max(tol, 250.0)))
+            counts["context"] = len(ctx_d)
+            context_layer = folium.GeoJson(
+                _collection(ctx_d, _props(name=_column(ctx_d, "name"))),
+                name="Other systems",
+                style_function=lambda f: {"color": "#ffffff", "weight": 1, "fillColor": CONTEXT_FILL, "fillOpacity": 1},
+                interactive=False,
+                pane="icsgeo-context",
+            ).add_to(m)
+
+    # places: filled, labelled
+    names, colours = [], []
+    places_group = None
+    if places is not None and len(places):
+        p27 = simplify(places, tol)
+        colours = place_colours(p27)
+        names = [fmt_str(v) for v in p27["name"]]
+        p_d = to_display(p27)
+        codes = _column(p_d, "code")
+        fill = dict(enumerate(colours))
+        places_group = folium.FeatureGroup(name="Places", show="places" in visible).add_to(m)
+        places_geo = folium.GeoJson(
+            _collection(p_d, _props(name=names, code=codes, search=_search_labels(names, codes, "place"))),
+            name="Places (areas)",
+            style_function=lambda f: {"color": "#ffffff", "weight": 1.5, "fillColor": fill.get(f["id"], PALETTE[0]),
+                                      "fillOpacity": 0.62},
+            highlight_function=lambda f: {"fillOpacity": 0.8, "weight": 2.5},
+            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js([["Place", "name"], ["Code", "code"]])}, {{sticky: true}})'),
+            pane="icsgeo-places",
+        ).add_to(places_group)
+        anchors = to_display(gpd.GeoDataFrame(geometry=label_points(places), crs=places.crs))
+        folium.GeoJson(
+            _collection(anchors, _props(name=[fmt_str(v) for v in places["name"]], rank=[round(a / 1e6, 1) for a in places.area],
+                                        fs=[11] * len(places) if len(places) > 20 else None)),
+            name="Place names",
+            pointToLayer=JsCode("icsgeo_label"),
+            interactive=False,
+            pane="icsgeo-labels",
+        ).add_to(places_group)
+        counts["places"] = len(p_d)
+        search_layers.append((places_geo, places_group))
+
+    # system outline(s), bold, above the places
+    sys_names = _column(sys_d, "name")
+    sys_layer = folium.GeoJson(
+        _collection(sys_d, _props(name=sys_names, code=_column(sys_d, "code"),
+                                  search=_search_labels(sys_names, _column(sys_d, "code"), "system"))),
+        name="System",
+        show="system" in visible,
+        style_function=lambda f: {"color": SYSTEM_COLOUR, "weight": 3.5, "opacity": 0.95, "fill": False},
+        highlight_function=lambda f: {"weight": 5},
+        on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js([["System", "name"], ["Code", "code"]])}, {{sticky: true}})'),
+        pane="icsgeo-system",
+    ).add_to(m)
+    search_layers.insert(0, (sys_layer, sys_layer))
+
+    # neighbourhood footprints: thin outlines, a tooltip with how each was made
+    nbh_layer = None
+    if nbh is not None and len(nbh):
+        n_d = to_display(simplify(nbh, tol))
+        n_names, n_codes = _column(n_d, "pcn_name"), _column(n_d, "pcn_code")
+        props = _props(
+            pcn_name=n_names, pcn_code=n_codes, practices=_column(n_d, "practices", fmt_int),
+            registered_patients=_column(n_d, "registered_patients", fmt_int), method=_column(n_d, "method"),
+            confidence=_column(n_d, "confidence", fmt_float), search=_search_labels(n_names, n_codes, "neighbourhood"),
+        )
+        rows = [["Neighbourhood", "pcn_name"], ["PCN code", "pcn_code"], ["Practices", "practices"],
+                ["Registered patients", "registered_patients"], ["Footprint method", "method"], ["Confidence", "confidence"]]
+        nbh_layer = folium.GeoJson(
+            _collection(n_d, props),
+            name="Neighbourhoods",
+            show="neighbourhoods" in visible,
+            style_function=lambda f: {"color": NEIGHBOURHOOD_COLOUR, "weight": 1, "opacity": 0.9, "fill": True, "fillOpacity": 0},
+            highlight_function=lambda f: {"weight": 3, "color": "#000000", "fillOpacity": 0.12, "fillColor": "#000000"},
+            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows)}, {{sticky: true}})'),
+            pane="icsgeo-neighbourhoods",
+        ).add_to(m)
+        counts["neighbourhoods"] = len(n_d)
+        search_layers.append((nbh_layer, nbh_layer))
+
+    # practices: circle markers with a popup
+    prac_layer = None
+    if prac is not None and len(prac):
+        r_d = to_display(prac)
+        r_names, r_codes = _column(r_d, "name"), _column(r_d, "practice_code")
+        pcn = None
+        if "pcn_name" in r_d.columns or "pcn_code" in r_d.columns:
+            pn = _column(r_d, "pcn_name") or [None] * len(r_d)
+            pc = _column(r_d, "pcn_code") or [None] * len(r_d)
+            pcn = [f"{a} ({b})" if a and b else (a or b) for a, b in zip(pn, pc)]
+        props = _props(name=r_names, practice_code=r_codes, postcode=_column(r_d, "postcode"), pcn=pcn,
+                       search=_search_labels(r_names, r_codes, "practice"))
+        rows = [["Practice", "name"], ["Code", "practice_code"], ["Postcode", "postcode"], ["PCN", "pcn"]]
+        prac_layer = folium.GeoJson(
+            _collection(r_d, props),
+            name="GP practices",
+            show="practices" in visible,
+            style_function=lambda f: {"color": "#ffffff", "weight": 1, "fillColor": PRACTICE_COLOUR, "fillOpacity": 0.9, "radius": 4},
+            highlight_function=lambda f: {"radius": 7, "fillColor": "#d7301f"},
+            pointToLayer=JsCode('function (f, ll) { return L.circleMarker(ll, {radius: 4, pane: "icsgeo-practices"}); }'),
+            on_each_feature=JsCode(f'icsgeo_bind("popup", {_js(rows)}, {{maxWidth: 320}})'),
+            pane="icsgeo-practices",
+        ).add_to(m)
+        counts["practices"] = len(r_d)
+        search_layers.append((prac_layer, prac_layer))
+
+    # layer control: system › places › neighbourhoods › practices
+    sys_label = f"<b>System</b>: {_esc(system['name'].iloc[0])}" if len(system) == 1 else f"<b>Systems</b> ({len(system)})"
+    node: dict | None = None
+    for label, layer in reversed([
+        (sys_label, sys_layer),
+        (f"Places ({counts.get('places', 0)})", places_group),
+        (f"Neighbourhoods ({counts.get('neighbourhoods', 0):,})", nbh_layer),
+        (f"GP practices ({counts.get('practices', 0):,})", prac_layer),
+    ]):
+        if layer is None:
+            continue
+        new = {"label": label, "layer": layer}
+        if node is not None:
+            new["children"] = [node]
+        node = new
+    overlay = [node]
+    if context_layer is not None:
+        overlay.append({"label": "Other systems of England", "layer": context_layer})
+    TreeLayerControl(overlay_tree=overlay, closed_symbol="&#9656;", opened_symbol="&#9662;", collapsed=False,
+                     position="topright").add_to(m)
+
+    # search over every tier; tips built with textContent (the plugin's default uses innerHTML)
+    class _SearchAll(Search):
+        _template = folium.template.Template(
+            """
+            {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = new L.Control.Search({
+                layer: L.featureGroup([{% for l in this.layers %}{{ l.get_name() }}{% if not loop.last %}, {% endif %}{% endfor %}]),
+                propertyName: "search",
+                initial: false,
+                marker: false,
+                collapsed: false,
+                autoCollapse: false,
+                textPlaceholder: {{ this.placeholder|tojson }},
+                textErr: "Not found",
+                position: "topleft",
+                buildTip: icsgeo_tip,
+                moveToLocation: function (latlng, title, map) {
+                    var l = latlng.layer;
+                    if (l && l.getBounds) { map.fitBounds(l.getBounds(), {maxZoom: 14}); }
+                    else { map.setView(latlng, Math.max(map.getZoom(), 15)); }
+                }
+            });
+            // the plugin adds its search layer to the map; ours only indexes the tiers, whose
+            // visibility stays with the layer control
+            {{ this.get_name() }}.setLayer = function (layer) { this._layer = layer; return this; };
+            {{ this.get_name() }}.on("search:locationfound", function (e) {
+                var l = e.layer, map = {{ this._parent.get_name() }};
+                if (!l) { return; }
+                var tiers = [{% for l, t in this.toggles %}[{{ l.get_name() }}, {{ t.get_name() }}]{% if not loop.last %}, {% endif %}{% endfor %}];
+                tiers.forEach(function (p) { if (p[0].hasLayer(l) && !map.hasLayer(p[1])) { map.addLayer(p[1]); } });
+                if (l.getPopup && l.getPopup()) { l.openPopup(); }
+                else if (l.getTooltip && l.getTooltip()) { l.openTooltip(e.latlng); }
+            });
+            {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
+            {% endmacro %}
+            """
+        )
+
+        def __init__(self, toggles, placeholder):
+            super().__init__(toggles[0][0], search_label="search", placeholder=placeholder)
+            self.toggles = toggles  # (searched layer, the layer the control toggles)
+            self.layers = [t[0] for t in toggles]
+
+        def render(self, **kwargs):  # the base class checks a single layer's keys; ours are known
+            super(Search, self).render(**kwargs)
+
+    what = [t for t, k in (("places", "places"), ("neighbourhoods", "neighbourhoods"), ("practices", "practices")) if counts.get(k)]
+    _SearchAll(search_layers, placeholder="Search " + (", ".join(what) if what else "systems")).add_to(m)
+    Fullscreen(position="topleft", title="Full screen", title_cancel="Leave full screen").add_to(m)
+
+    # title, legend, locator, attribution, label decluttering
+    title = f"<h1>{_esc(layers.title)}</h1>" + (f"<p>{_esc(layers.subtitle)}</p>" if layers.subtitle else "")
+    code = f"""
+(function () {{
+  var map = __MAP__;
+  var head = L.control({{position: "topleft"}});
+  head.onAdd = function () {{
+    var t = L.DomUtil.create("div", "icsgeo-title");
+    t.innerHTML = {_js(title)};
+    L.DomEvent.disableClickPropagation(t); L.DomEvent.disableScrollPropagation(t);
+    return t;
+  }};
+  head.addTo(map);
+  var c = head.getContainer();
+  c.parentNode.insertBefore(c, c.parentNode.firstChild);  // above search and zoom
+  var legend = L.control({{position: "bottomright"}});
+  legend.onAdd = function () {{
+    var d = L.DomUtil.create("div", "icsgeo-legend");
+    d.innerHTML = {_js(_legend_html(layers, names, colours, counts))};
+    L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d);
+    return d;
+  }};
+  legend.addTo(map);
+  if (map.attributionControl) {{ map.attributionControl.addAttribution({_js(_esc(layers.attribution))}); }}
+  var declutter = function () {{ icsgeo_declutter(map); }};
+  map.on("zoomend overlayadd", declutter);
+  // fit the system, keeping clear of the legend where the window is wide enough to afford it
+  var size = map.getSize(), lw = legend.getContainer().offsetWidth;
+  var wide = size.x > 3.5 * lw;
+  map.fitBounds([[{so}, {w}], [{no}, {ea}]], {{animate: false,
+    paddingTopLeft: [wide ? 50 : 12, 12], paddingBottomRight: [wide ? lw + 12 : 12, 12]}});
+  declutter();
+}})();
+"""
+    _Script(code).add_to(m)
+    if england is not None and len(england):
+        _, inset_js = _inset(england, sys_codes, (w, so, ea, no))
+        _Script(inset_js).add_to(m)
+    return m
+
+
+def save_map(m, path, *, self_contained: bool = True) -> Path:
+    """Write ``m`` (a folium Map or Figure) to ``path`` as HTML; return the path.
+
+    ``self_contained=True`` (default) inlines Leaflet and the plugins shipped in
+    ``icsgeo/render/assets`` (and their images as data: URIs), so the page works with no network;
+    a library icsgeo does not ship is an ``OfflineAssetError``. ``self_contained=False`` writes the
+    usual folium page, smaller, which loads the libraries from CDNs.
+    """
+    html_text = m.get_root().render()
+    if self_contained:
+        html_text = inline_assets(html_text)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html_text, encoding="utf-8")
+    return path
