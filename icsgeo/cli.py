@@ -143,7 +143,7 @@ def join_split_postcodes(words: list[str]) -> list[str]:
 def _cmd_where(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .assign import ANSWER_COLUMNS, assign, to_records, where
+    from ._assign import ANSWER_COLUMNS, assign, to_records, where
 
     modes = sum(bool(x) for x in (args.postcodes, args.input, args.lat is not None or args.lon is not None,
                                    args.easting is not None or args.northing is not None))
@@ -206,7 +206,7 @@ def _print_frame(frame, as_json: bool) -> None:
 
 
 def _cmd_systems(args: argparse.Namespace) -> int:
-    from .geography import geography
+    from ._geography import geography
 
     g = geography(args.vintage)
     cols = ["code", "ods_code", "name", "places", "population", "registered_patients"]
@@ -215,7 +215,7 @@ def _cmd_systems(args: argparse.Namespace) -> int:
 
 
 def _cmd_places(args: argparse.Namespace) -> int:
-    from .geography import find_system
+    from ._geography import find_system
 
     g, code = find_system(args.system, args.vintage)
     places = g.places[g.places["system_code"] == code]
@@ -227,7 +227,7 @@ def _cmd_places(args: argparse.Namespace) -> int:
 
 
 def _cmd_practices(args: argparse.Namespace) -> int:
-    from .geography import geography
+    from ._geography import geography
 
     g = geography(args.vintage, args.system)
     p = g.practices
@@ -247,7 +247,7 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ._cache import atomic_write
-    from .geography import find_system
+    from ._geography import find_system
     from .neighbourhoods import footprints
 
     g, code = find_system(args.system, args.vintage)
@@ -270,7 +270,7 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .geography import VINTAGES
+    from ._geography import VINTAGES
 
     p = argparse.ArgumentParser(
         prog="icsgeo",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .catalogue import Catalogue, catalogue
+from ._catalogue import Catalogue, catalogue
 from .errors import IcsgeoError
-from .fetch import locate, verify
+from ._fetch import locate, verify
 from .settings import get_settings
 
 __all__ = ["DatasetStatus", "inventory"]
@@ -36,7 +36,7 @@ def inventory(*, count_rows: bool = True, cat: Catalogue | None = None) -> list[
     ``rows`` is the number of rows icsgeo reads from the file (all tables of a workbook added up;
     lines of a documentation file), or ``None`` when the file is absent or fails verification.
     """
-    from .read import read, read_text
+    from ._read import read, read_text
 
     cat = cat or catalogue()
     out = []

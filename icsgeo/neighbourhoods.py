@@ -55,10 +55,10 @@ Method ``"modelled"`` (for data newer than the registrations, or users without t
     0.5 (25%).
 
     Inputs: a practice's location is its postcode (OS Code-Point Open, then the ONS NSPL); its ward
-    and district are those of the LSOA 2021 holding that point (:func:`icsgeo.assign.lsoa_of_points`,
+    and district are those of the LSOA 2021 holding that point (:func:`icsgeo._assign.lsoa_of_points`,
     checked against Code-Point's official district); its Sub-ICB Location is its ODS commissioner in
     the practice map (or, for a code the LSOA lookup does not know, that of its location); its list
-    size is :func:`icsgeo.assign.practice_list_sizes` (all its registered patients, wherever they
+    size is :func:`icsgeo._assign.practice_list_sizes` (all its registered patients, wherever they
     live), and a practice with no registration data gets the median list size of its Sub-ICB
     Location's practices. The scoring lives in :func:`_modelled` and its helpers.
 
@@ -82,10 +82,10 @@ import numpy as np
 import pandas as pd
 
 from ._cache import cached_frame, sha256_file
-from .catalogue import Dataset, catalogue
+from ._catalogue import Dataset, catalogue
 from .errors import DataFileMissingError, UnknownDatasetError
-from .fetch import fetch
-from .read import read
+from ._fetch import fetch
+from ._read import read
 from .settings import WORKING_CRS
 
 __all__ = [
@@ -113,7 +113,7 @@ _CODEPOINT = "codepoint-open-2025-10"
 _NSPL = "nspl-latlong-2025-05"
 _WARDS = "lsoa21-ward-lad-2024"
 _REGISTRATION_INPUTS = (_NATIONAL, _QNC, _LSOA11_21, _POPULATION, _LSOA21)
-#: What the modelled method reads: LSOAs and their parents (:func:`icsgeo.geography.lsoa_base`), the
+#: What the modelled method reads: LSOAs and their parents (:func:`icsgeo._geography.lsoa_base`), the
 #: LSOA polygons practices are located in, the postcode files. List sizes come from the
 #: registration files when present (:func:`_list_sizes`).
 _MODEL_INPUTS = (_LSOA21, _POPULATION, _CENTROIDS, _WARDS, "ctyua-2023", _LSOA11_21, "lsoa11-ccg-lad-2021",
@@ -362,8 +362,8 @@ def _load_registrations() -> pd.DataFrame:
 
 def _load_lsoas() -> pd.DataFrame:
     """English LSOAs 2021: ``lsoa21_code, sicbl_code, lad_code, ward_code, population, easting,
-    northing`` (the population-weighted centroid), from :func:`icsgeo.geography.lsoa_base`."""
-    from .geography import lsoa_base
+    northing`` (the population-weighted centroid), from :func:`icsgeo._geography.lsoa_base`."""
+    from ._geography import lsoa_base
 
     cols = ["lsoa21_code", "sicbl_code", "lad_code", "ward_code", "population", "easting", "northing"]
     return lsoa_base()[cols].reset_index(drop=True)
@@ -379,8 +379,8 @@ def _prepare_practices(pmap: pd.DataFrame, *, label: str = "practices", list_siz
     sicbl_code``, ...): ``easting, northing, location_source`` (Code-Point Open, then NSPL),
     ``location_lsoa21_code`` and that LSOA's ``lad_code, ward_code, location_sicbl_code``, and
     ``list_size`` (``list_sizes`` by practice code, default :func:`_list_sizes`; <NA> when unknown)."""
-    from .assign import lsoa_of_points
-    from .geography import lsoa_base
+    from ._assign import lsoa_of_points
+    from ._geography import lsoa_base
 
     codepoint = read(_CODEPOINT)
     codepoint = codepoint[codepoint["postcode"].isin(pmap["postcode"].dropna().unique()).fillna(False).to_numpy(dtype=bool)]
@@ -405,9 +405,9 @@ def _prepare_practices(pmap: pd.DataFrame, *, label: str = "practices", list_siz
 
 
 def _list_sizes() -> pd.Series | None:
-    """Registered patients by practice code (:func:`icsgeo.assign.practice_list_sizes`); None, with a
+    """Registered patients by practice code (:func:`icsgeo._assign.practice_list_sizes`); None, with a
     warning, when no registration file is available (the model then treats practices as equal)."""
-    from .assign import practice_list_sizes
+    from ._assign import practice_list_sizes
 
     try:
         sizes = practice_list_sizes()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .catalogue import boundaries_dir
+from ._catalogue import boundaries_dir
 from .errors import DefinitionError
 
 __all__ = ["PlaceDefinition", "SystemDefinition", "system_definition", "system_definitions", "parse_system_definition"]

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import icsgeo  # noqa: E402
 from icsgeo import neighbourhoods as nb  # noqa: E402
 from icsgeo import read  # noqa: E402
-from icsgeo.assign import postcode_index, practices  # noqa: E402
-from icsgeo.geography import geography, lsoa_base  # noqa: E402
+from icsgeo._assign import postcode_index, practices  # noqa: E402
+from icsgeo._geography import geography, lsoa_base  # noqa: E402
 
 T0 = time.time()
 SEED_SAMPLE = 20240701  # postcode sample
@@ -324,7 +324,7 @@ def modelled_pcn() -> None:
 
 
 def practice_sicbl() -> None:
-    t = section("4. Practice location vs its ODS Sub-ICB Location (icsgeo.assign.practices(geography('2026')))")
+    t = section("4. Practice location vs its ODS Sub-ICB Location (icsgeo._assign.practices(geography('2026')))")
     g = geography("2026")
     print("data:", dataset(g.practice_map, "codepoint-open-2025-10", "nspl-latlong-2025-05", "lsoa21-sicbl-icb-lad-2024"))
     p = practices(g)

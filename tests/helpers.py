@@ -6,7 +6,7 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-from icsgeo.catalogue import Catalogue
+from icsgeo._catalogue import Catalogue
 
 
 def sha256(path: Path) -> str:

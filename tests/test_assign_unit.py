@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-import icsgeo.assign as assign_mod
-import icsgeo.geography as geography_mod
+import icsgeo._assign as assign_mod
+import icsgeo._geography as geography_mod
 from icsgeo.cli import join_split_postcodes
 
 #   LSOA A (LAD L1) | LSOA B (LAD L2)       each square 1 km, south-west corner at (400000, 300000)

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from icsgeo import UnknownDatasetError, catalogue
-from icsgeo.catalogue import KINDS, boundaries_dir
-from icsgeo.read import READERS
+from icsgeo._catalogue import KINDS, boundaries_dir
+from icsgeo._read import READERS
 
 
 def test_every_entry_is_complete():

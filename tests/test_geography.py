@@ -3,7 +3,7 @@
 import pytest
 
 from icsgeo.cli import main
-from icsgeo.geography import find_system, geography
+from icsgeo._geography import find_system, geography
 from icsgeo.neighbourhoods import footprints
 
 pytestmark = pytest.mark.realdata

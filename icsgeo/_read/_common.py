@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..catalogue import Dataset, Table
+from .._catalogue import Dataset, Table
 from ..errors import DataFormatError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..catalogue import Dataset, Table
+from .._catalogue import Dataset, Table
 from ..errors import DataFormatError
 from ._common import apply_roles, read_csv_text, strip_text
 

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from ._cache import cached_frame, sha256_file
-from .catalogue import catalogue
+from ._catalogue import catalogue
 from .errors import DefinitionError, UnknownDatasetError
-from .fetch import fetch
-from .read import read
+from ._fetch import fetch
+from ._read import read
 from .settings import WORKING_CRS
 from .systems import SystemDefinition, system_definition, system_definitions
 
@@ -356,7 +356,7 @@ class Geography:
     @functools.cached_property
     def practices(self) -> pd.DataFrame:
         """The practice map's practices with their location, LSOA and tiers (see :func:`icsgeo.practices`)."""
-        from .assign import practices as _practices
+        from ._assign import practices as _practices
 
         return _practices(self)
 

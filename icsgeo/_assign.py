@@ -9,7 +9,7 @@ The most authoritative source is used first, and every row says which was used:
   official LAD: a point whose polygon lies in another LAD (generalised boundaries are 200 m coarse) is
   moved to the nearest LSOA of its official LAD (``lsoa_method = "nearest in official LAD"``);
 - place, system, Sub-ICB Location and LAD come from the official lookups of the vintage
-  (:class:`icsgeo.geography.Geography`), the neighbourhood from the LSOA's PCN footprint.
+  (:class:`icsgeo._geography.Geography`), the neighbourhood from the LSOA's PCN footprint.
 
 >>> r = where(["S1 2HE", "not a postcode"])
 >>> r.loc[0, ["status", "system_code", "place_name"]].tolist()
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from ._cache import cached_frame, sha256_file
-from .catalogue import catalogue
-from .fetch import fetch
+from ._catalogue import catalogue
+from ._fetch import fetch
 from .postcode import normalise_postcodes
-from .read import read
+from ._read import read
 from .settings import DISPLAY_CRS, WORKING_CRS
 
 __all__ = ["where", "assign", "practices", "ANSWER_COLUMNS", "STATUSES", "to_records"]
@@ -83,7 +83,7 @@ def lsoa_of_points(easting: np.ndarray, northing: np.ndarray, lad_hint: Sequence
     """
     import shapely
 
-    from .geography import lsoa_base
+    from ._geography import lsoa_base
 
     e = np.asarray(easting, dtype="float64")
     n = np.asarray(northing, dtype="float64")
@@ -255,7 +255,7 @@ def _attach(located: pd.DataFrame, geo, status: np.ndarray) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 def _geo(vintage, system):
-    from .geography import geography
+    from ._geography import geography
 
     return geography(None if vintage is None else str(vintage), system)
 
@@ -359,6 +359,12 @@ def practices(geo=None) -> pd.DataFrame:
     out = pd.concat([m[["practice_code", "practice_name", "postcode", "pcn_code", "pcn_name", "is_unallocated",
                         "sicbl_code", "sicbl_ods_code", "sicbl_name", "icb_code", "icb_ods_code", "icb_name"]].reset_index(drop=True),
                      loc.reset_index(drop=True)], axis=1)
+    # Compare like with like: the location's Sub-ICB Location in the practice map's own code family
+    # (the 2026 maps carry the SICBL codes recoded by the April 2026 mergers).
+    map_family = str(catalogue().get(geo.practice_map).get("icb_vintage", "2023"))
+    sicbl_geo = _geo(map_family if map_family in ("2023", "2026") else "2023", None)
+    lsoa_sicbl = sicbl_geo.lsoas.set_index("lsoa21_code")["place_code"]
+    out["location_sicbl_code"] = out["lsoa_code"].map(lsoa_sicbl)
     out["outside_ods_sicbl"] = (out["location_sicbl_code"].notna() & (out["location_sicbl_code"] != out["sicbl_code"])).astype(bool)
     if geo.definition is not None:
         inside = set(geo.lsoas["lsoa21_code"])

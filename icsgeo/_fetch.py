@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from ._cache import sha256_file
-from .catalogue import Catalogue, Dataset, catalogue
+from ._catalogue import Catalogue, Dataset, catalogue
 from .errors import DataFileHashError, DataFileMissingError
 from .settings import get_settings
 

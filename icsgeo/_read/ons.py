@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..catalogue import Dataset, Table
+from .._catalogue import Dataset, Table
 from ..errors import DataFormatError
 from ..settings import WORKING_CRS
 from ._common import apply_roles, read_csv_text
