@@ -371,25 +371,28 @@ class Geography:
 
     @functools.cached_property
     def neighbourhoods(self):
-        """PCN footprints for the LSOAs in scope, with their place and system.
+        """PCN footprints for the LSOAs in scope, with their place and system (see :meth:`neighbourhoods_in`)."""
+        return self.neighbourhoods_in(None)
+
+    def neighbourhoods_in(self, system_code: str | None = None):
+        """PCN footprints, clipped to one system's LSOAs when ``system_code`` is given.
 
         Columns: ``pcn_code, pcn_name, place_code, place_name, system_code, system_ods_code,
         system_name, practices, practice_codes, registered_patients, coverage, method, confidence,
         lsoas, footprint_population, parts, contiguous, registrations_date, practice_map_date``.
         A footprint's place and system are those holding most of its residents.
         """
-        from .neighbourhoods import footprints, neighbourhood_table
+        from .neighbourhoods import footprints, neighbourhood_lsoas, neighbourhood_table
 
-        fp = footprints(practice_map=self.practice_map, lsoa_codes=self.lsoas["lsoa21_code"])
+        scope = self.lsoas if system_code is None else self.lsoas[self.lsoas["system_code"] == system_code]
+        fp = footprints(practice_map=self.practice_map, lsoa_codes=scope["lsoa21_code"])
         table = neighbourhood_table(practice_map=self.practice_map)
         fp = fp.merge(table[["pcn_code", "practices", "practice_codes", "registered_patients", "coverage"]],
                       on="pcn_code", how="left")
-        from .neighbourhoods import neighbourhood_lsoas
-
         nb = neighbourhood_lsoas(practice_map=self.practice_map)[["lsoa21_code", "pcn_code"]]
-        l = self.lsoas.merge(nb, on="lsoa21_code", how="inner")
+        l = scope.merge(nb, on="lsoa21_code", how="inner")
         parent = _mode(l, "pcn_code", "place_code", "population")
-        tiers = self.lsoas.drop_duplicates("place_code").set_index("place_code")
+        tiers = scope.drop_duplicates("place_code").set_index("place_code")
         parent = parent.join(tiers[["place_name", "system_code", "system_ods_code", "system_name"]], on="place_code")
         fp = fp.merge(parent, on="pcn_code", how="left")
         first = ["pcn_code", "pcn_name", "place_code", "place_name", "system_code", "system_ods_code", "system_name",

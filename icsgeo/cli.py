@@ -269,6 +269,24 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_map(args: argparse.Namespace) -> int:
+    from .maps import draw
+
+    if not args.output and not args.png:
+        raise UsageError("give --output FILE.html and/or --png FILE.png")
+    if args.output and not args.output.lower().endswith((".html", ".htm")):
+        raise UsageError(f"--output must be an .html file, not {args.output!r}")
+    if args.png and not args.png.lower().endswith(".png"):
+        raise UsageError(f"--png must be a .png file, not {args.png!r}")
+    r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn)
+    drew = f"{r.places} places, {r.neighbourhoods} neighbourhoods, {r.practices} practices"
+    if r.html:
+        print(f"wrote {r.html} ({r.html_bytes / 1e6:.2f} MB, {'CDN' if args.cdn else 'self-contained'}): {drew}", file=sys.stderr)
+    if r.png:
+        print(f"wrote {r.png}: {drew}", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._geography import VINTAGES
 
@@ -332,6 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--method", choices=("registrations", "modelled"), default="registrations")
     nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
     nb.set_defaults(func=_cmd_neighbourhoods)
+
+    mp = sub.add_parser("map", help="draw a system's places and neighbourhoods (interactive HTML and/or PNG)",
+                        description="SYSTEM: a name fragment ('South Yorkshire'), a GSS or ODS code, a custom definition id, "
+                        "or 'england'. The page works offline unless --cdn or --tiles.")
+    mp.add_argument("system", metavar="SYSTEM")
+    vintage_opts(mp)
+    mp.add_argument("--output", metavar="FILE.html")
+    mp.add_argument("--png", metavar="FILE.png", help="a static figure for reports (England locator + magnified system)")
+    mp.add_argument("--tiles", metavar="NAME", help="add a background tile layer, e.g. OpenStreetMap (needs the network)")
+    mp.add_argument("--cdn", action="store_true", help="load Leaflet and plugins from CDNs (smaller page, needs the network)")
+    mp.set_defaults(func=_cmd_map)
 
     v = sub.add_parser("versions", help="print icsgeo's and its dependencies' versions")
     v.set_defaults(func=_cmd_versions)

@@ -389,7 +389,7 @@ def _prepare_practices(pmap: pd.DataFrame, *, label: str = "practices", list_siz
         located = _locate(located, read(_NSPL), source="nspl")
     missing = located.loc[located["easting"].isna(), "practice_code"]
     if len(missing):
-        log.warning("%s: %d practices have no location from their postcode: %s", label, len(missing), list(missing[:10]))
+        log.info("%s: %d practices have no location from their postcode: %s", label, len(missing), list(missing[:10]))
     # the official district of the postcode steers the point into the right LSOA (200 m polygons)
     hint = located[["postcode"]].merge(codepoint[["postcode", "lad_code"]].drop_duplicates("postcode"), on="postcode", how="left")
     where = lsoa_of_points(located["easting"].to_numpy(), located["northing"].to_numpy(), hint["lad_code"].to_numpy(dtype=object))

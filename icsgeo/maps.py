@@ -1,0 +1,140 @@
+"""Maps of a system (or of England) from a geography: the layers, the page and the report figure.
+
+>>> from icsgeo.maps import map_layers
+>>> layers = map_layers("South Yorkshire", vintage=2026)
+>>> len(layers.places), layers.title
+(4, 'NHS South Yorkshire Integrated Care Board')
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ._catalogue import catalogue
+from ._geography import Geography, find_system, geography
+
+__all__ = ["map_layers", "draw", "MapResult"]
+
+log = logging.getLogger("icsgeo")
+
+def _attribution(g: Geography) -> str:
+    """The licence notices of every file the map draws on, each said once (OS years merged)."""
+    ids = [g.spec["systems"], g.spec["places"], "lsoa21-bsc", g.practice_map, "codepoint-open-2025-10"]
+    sentences: list[str] = []
+    years: dict[str, set[str]] = {}
+    for i in ids:
+        for sentence in re.split(r"(?<=\.)\s+", catalogue().get(i).attribution):
+            s = sentence.strip()
+            m = re.match(r"^(.*database right) (\d{4})\.$", s)
+            if m:
+                if m.group(1) not in years:
+                    sentences.append(m.group(1))
+                years.setdefault(m.group(1), set()).add(m.group(2))
+            elif s and s not in sentences:
+                sentences.append(s)
+    return " ".join(f"{s} {', '.join(sorted(years[s]))}." if s in years else s for s in sentences)
+
+
+def _date_words(iso) -> str:
+    try:
+        return pd.Timestamp(iso).strftime("%B %Y")
+    except (ValueError, TypeError):
+        return str(iso)
+
+
+def _practice_points(g: Geography, system_code: str | None):
+    import geopandas
+
+    p = g.practices
+    if system_code is not None:
+        p = p[p["system_code"] == system_code]
+    p = p[p["easting"].notna() & ~p["is_unallocated"].fillna(False)] if "is_unallocated" in p else p[p["easting"].notna()]
+    return geopandas.GeoDataFrame(
+        p[["practice_code", "practice_name", "postcode", "pcn_code", "pcn_name"]].rename(columns={"practice_name": "name"}),
+        geometry=geopandas.points_from_xy(p["easting"], p["northing"]), crs="EPSG:27700")
+
+
+def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods: bool = True, practices: bool = True):
+    """The :class:`icsgeo.render.MapLayers` of a system (a name fragment, GSS/ODS code or custom
+    definition id), or of all England with ``system="england"``."""
+    from .render import MapLayers
+
+    if system.strip().lower() == "england":
+        g = geography(None if vintage is None else str(vintage))
+        nb = g.neighbourhoods if neighbourhoods else None
+        return MapLayers(
+            title=f"England: {len(g.systems)} systems, {len(g.places)} places",
+            subtitle=f"{g.spec['label']}"
+            + (f"; neighbourhoods: {len(nb)} PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map, "
+               f"footprints by registrations" if nb is not None and len(nb) else ""),
+            system=g.systems[["code", "name", "geometry"]],
+            places=g.places[["code", "name", "geometry"]],
+            neighbourhoods=nb,
+            practices=_practice_points(g, None) if practices else None,
+            england=g.systems[["code", "name", "geometry"]],
+            attribution=_attribution(g),
+        )
+    g, code = find_system(system, None if vintage is None else str(vintage))
+    sys_row = g.systems[g.systems["code"] == code]
+    places = g.places[g.places["system_code"] == code]
+    nb = None
+    if neighbourhoods:
+        nb = g.neighbourhoods_in(code)
+    national = geography(g.vintage)
+    label = f"{sys_row['name'].iloc[0]}" + (" (2021)" if g.definition is not None and g.vintage == "2021" and "2021" in (g.definition.id or "") else "")
+    sub = f"{len(places)} places"
+    if nb is not None and len(nb):
+        sub += (f"; {len(nb)} neighbourhoods: PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map, "
+                f"footprints by {nb['method'].mode().iloc[0]} ({_date_words(str(nb['registrations_date'].iloc[0]).split(';')[0])})")
+    england = national.systems[["code", "name", "geometry"]]
+    if g.definition is not None:  # the custom system drawn over England's systems of its vintage
+        england = pd.concat([england, sys_row[["code", "name", "geometry"]]], ignore_index=True)
+    return MapLayers(
+        title=label + (" ICS" if g.definition is not None and g.vintage == "2021" else ""),
+        subtitle=sub,
+        system=sys_row[["code", "name", "geometry"]],
+        places=places[["code", "name", "geometry"]],
+        neighbourhoods=nb,
+        practices=_practice_points(g, code) if practices else None,
+        england=england,
+        attribution=_attribution(g),
+    )
+
+
+@dataclass
+class MapResult:
+    html: Path | None
+    png: Path | None
+    places: int
+    neighbourhoods: int
+    practices: int
+    html_bytes: int | None
+
+
+def draw(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
+         png: str | Path | None = None, tiles: str | None = None, cdn: bool = False) -> MapResult:
+    """Write a system's interactive map (``output``, .html) and/or its report figure (``png``).
+
+    The page is self-contained (works with no network) unless ``cdn=True``; ``tiles`` adds a
+    background tile layer (which the browser downloads). For ``system="england"`` the neighbourhoods
+    are an optional layer, hidden when the page opens, and practices are left out.
+    """
+    from .render import draw_figure, draw_map, save_map
+
+    england = system.strip().lower() == "england"
+    layers = map_layers(system, vintage, practices=not england)
+    html = None
+    if output is not None:
+        m = draw_map(layers, tiles=tiles, show=("system", "places") if england else None)
+        html = save_map(m, output, self_contained=not cdn)
+    if png is not None:
+        draw_figure(layers, png)
+    count = lambda tier: 0 if layers.layer(tier) is None else len(layers.layer(tier))  # noqa: E731
+    return MapResult(html=Path(html) if html else None, png=Path(png) if png else None,
+                     places=count("places"), neighbourhoods=count("neighbourhoods"), practices=count("practices"),
+                     html_bytes=Path(html).stat().st_size if html else None)
