@@ -272,6 +272,9 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
 def _cmd_map(args: argparse.Namespace) -> int:
     from .maps import draw
 
+    if bool(args.system) == bool(args.system_option):
+        raise UsageError("name one system: SYSTEM or --system ID (or 'england')")
+    args.system = args.system or args.system_option
     if not args.output and not args.png:
         raise UsageError("give --output FILE.html and/or --png FILE.png")
     if args.output and not args.output.lower().endswith((".html", ".htm")):
@@ -354,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     mp = sub.add_parser("map", help="draw a system's places and neighbourhoods (interactive HTML and/or PNG)",
                         description="SYSTEM: a name fragment ('South Yorkshire'), a GSS or ODS code, a custom definition id, "
                         "or 'england'. The page works offline unless --cdn or --tiles.")
-    mp.add_argument("system", metavar="SYSTEM")
+    mp.add_argument("system", metavar="SYSTEM", nargs="?")
+    mp.add_argument("--system", dest="system_option", metavar="ID", help="the same as SYSTEM (e.g. a custom definition id)")
     vintage_opts(mp)
     mp.add_argument("--output", metavar="FILE.html")
     mp.add_argument("--png", metavar="FILE.png", help="a static figure for reports (England locator + magnified system)")

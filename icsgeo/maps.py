@@ -133,7 +133,8 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
         m = draw_map(layers, tiles=tiles, show=("system", "places") if england else None)
         html = save_map(m, output, self_contained=not cdn)
     if png is not None:
-        draw_figure(layers, png)
+        # all England on one page: neighbourhood lines would be a grey smudge at that scale
+        draw_figure(map_layers(system, vintage, neighbourhoods=False, practices=False) if england else layers, png)
     count = lambda tier: 0 if layers.layer(tier) is None else len(layers.layer(tier))  # noqa: E731
     return MapResult(html=Path(html) if html else None, png=Path(png) if png else None,
                      places=count("places"), neighbourhoods=count("neighbourhoods"), practices=count("practices"),

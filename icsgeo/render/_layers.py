@@ -142,6 +142,13 @@ def simplify(gdf: gpd.GeoDataFrame, tolerance: float, grid: float = 1.0) -> gpd.
             geoms = geoms.simplify_coverage(tolerance)
         else:
             bad = int((~shapely.is_empty(shapely.coverage_invalid_edges(geoms.values))).sum())
+            if bad > max(1, 0.05 * len(out)) and hasattr(shapely, "coverage_clean"):
+                # Layers from mixed sources (official boundaries beside dissolved LSOAs): make them a
+                # coverage first (GEOS CoverageCleaner: overlaps merged, slivers under 1 m closed).
+                cleaned = shapely.coverage_clean(geoms.values, gap_width=grid, snapping_distance=grid)
+                geoms = gpd.GeoSeries(cleaned, index=out.index, crs=out.crs)
+                log.info("layer of %d polygons: %d did not form a coverage; cleaned before simplifying", len(out), bad)
+                bad = int((~shapely.is_empty(shapely.coverage_invalid_edges(geoms.values))).sum())
             if bad <= max(1, 0.05 * len(out)):
                 log.info("layer of %d polygons: %d with edges that do not match a neighbour's; coverage-simplified anyway", len(out), bad)
                 geoms = geoms.simplify_coverage(tolerance)

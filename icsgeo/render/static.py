@@ -75,6 +75,10 @@ def _overlaps(bb, others, margin: float = 2.0) -> bool:
     )
 
 
+#: Beyond this many places a static figure is a national overview and carries no place labels.
+MAX_LABELLED_PLACES = 40
+
+
 def _place_labels(ax, fig, points, names, ranks, *, fontsize, halo, taken):
     """Label each point, largest place first; nudge a label that would overlap, drop it if it must."""
     renderer = fig.canvas.get_renderer()
@@ -143,7 +147,8 @@ def draw_figure(
         fig.add_artist(Line2D([0.022, 0.978], [0.868, 0.868], color="#cccccc", lw=0.8))
 
         # panels: locator (left), key (under it), magnified system (right)
-        has_locator = england is not None and len(england) > 0
+        # a locator only helps when the panel shows part of England, not all of it
+        has_locator = england is not None and len(england) > 0 and not set(england["code"]) <= set(system["code"])
         loc_box = [0.022, 0.41, 0.235, 0.44]
         key_box = [0.022, 0.075, 0.235, 0.275] if has_locator else [0.022, 0.075, 0.235, 0.775]
         main_box = [0.285, 0.075, 0.693, 0.778]
@@ -153,8 +158,8 @@ def draw_figure(
 
         if england is not None and len(england):
             other = england[~england["code"].isin(set(system["code"]))]
-            ctx = simplify(other, tol)
-            ctx.plot(ax=ax, color=CONTEXT_FILL, edgecolor="white", linewidth=0.8, zorder=1)
+            if len(other):  # an all-England map has no other systems around it
+                simplify(other, tol).plot(ax=ax, color=CONTEXT_FILL, edgecolor="white", linewidth=0.8, zorder=1)
         colours = []
         if places is not None and len(places):
             p = simplify(places, tol)
@@ -192,7 +197,7 @@ def draw_figure(
 
         # place labels, largest first, nudged or dropped rather than overlapping
         taken = []
-        if places is not None and len(places):
+        if places is not None and 0 < len(places) <= MAX_LABELLED_PLACES:  # a national figure shows pattern, not names
             pts = label_points(places)
             _place_labels(ax, fig, list(pts), [_plain(v) for v in places["name"]], list(places.area),
                           fontsize=11.5 if len(places) <= 12 else 7.5, halo=halo, taken=taken)
@@ -202,8 +207,9 @@ def draw_figure(
             lax = fig.add_axes(loc_box)
             e = simplify(england, 1000.0)
             on = e["code"].isin(set(system["code"]))
-            e[~on].plot(ax=lax, color="#d9d9d6", edgecolor="white", linewidth=0.35)
-            e[on].plot(ax=lax, color=SYSTEM_COLOUR, edgecolor="white", linewidth=0.35)
+            for part, colour in ((e[~on], "#d9d9d6"), (e[on], SYSTEM_COLOUR)):
+                if len(part):
+                    part.plot(ax=lax, color=colour, edgecolor="white", linewidth=0.35)
             lax.set_aspect("equal")
             lax.set_axis_off()
             lax.add_patch(Rectangle((ext[0], ext[1]), ext[2] - ext[0], ext[3] - ext[1], fill=False,
