@@ -21,8 +21,15 @@ CHROMIUM = os.environ.get("ICSGEO_CHROMIUM") or shutil.which("chromium") or "/us
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed: pip install playwright")
+# CI sets ICSGEO_REQUIRE_BROWSER=1: there a missing browser is a failure, not a skip.
+_REQUIRED = os.environ.get("ICSGEO_REQUIRE_BROWSER") == "1"
+if _REQUIRED:
+    from playwright import sync_api
+else:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed: pip install playwright")
 if not Path(CHROMIUM).exists():
+    if _REQUIRED:
+        raise RuntimeError(f"ICSGEO_REQUIRE_BROWSER=1 but there is no chromium at {CHROMIUM}")
     pytest.skip(f"no chromium at {CHROMIUM}: apt-get install chromium (or set ICSGEO_CHROMIUM)", allow_module_level=True)
 
 
