@@ -31,26 +31,12 @@ from ._catalogue import catalogue
 from ._fetch import fetch
 from .postcode import normalise_postcodes
 from ._read import read
+from ._records import ANSWER_COLUMNS, STATUSES, nest
 from .settings import DISPLAY_CRS, WORKING_CRS
 
 __all__ = ["where", "assign", "practices", "ANSWER_COLUMNS", "STATUSES", "to_records"]
 
 log = logging.getLogger("icsgeo")
-
-STATUSES = ("ok", "invalid", "not_found", "terminated", "outside_england", "outside_system")
-
-#: Flat answer columns, in order. ``to_records`` nests them by prefix for JSON.
-ANSWER_COLUMNS = [
-    "status", "postcode",
-    "lsoa_code", "lsoa_name", "lsoa_method",
-    "neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
-    "place_code", "place_name",
-    "system_code", "system_ods_code", "system_name",
-    "sicbl_code", "sicbl_ods_code", "sicbl_name",
-    "lad_code", "lad_name",
-    "easting", "northing", "lat", "lon",
-    "vintage",
-]  # fmt: skip
 
 _NEAREST_MAX_M = 5_000  # coastal points outside the 200 m generalised coastline
 
@@ -267,6 +253,17 @@ def where(postcodes: Iterable[object] | pd.Series, *, vintage: str | int | None 
     ``terminated`` (known only to NSPL; located, answered, but the location may be a sorting office),
     ``outside_england`` or ``outside_system`` (with ``system``: a custom definition it is not in).
     """
+    if system is None:  # the prebuilt index holds every answer of the national geography
+        from ._index import answers_for
+
+        queries = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
+        table = answers_for(queries.reset_index(drop=True), vintage)
+        out = table.to_pandas()
+        for c in out.columns:
+            if isinstance(out[c].dtype, pd.CategoricalDtype):
+                out[c] = out[c].astype(object)
+        out.insert(0, "query", queries.to_numpy(dtype=object))
+        return out[["query", *ANSWER_COLUMNS]]
     return _where(postcodes, _geo(vintage, system))
 
 
@@ -399,26 +396,5 @@ def practice_list_sizes() -> pd.DataFrame:
 
 def to_records(frame: pd.DataFrame) -> list[dict]:
     """Nest flat answer rows into the JSON objects of ``icsgeo where --json``."""
-    groups = {
-        "lsoa": [("code", "lsoa_code"), ("name", "lsoa_name"), ("method", "lsoa_method")],
-        "neighbourhood": [("code", "neighbourhood_code"), ("name", "neighbourhood_name"),
-                          ("method", "neighbourhood_method"), ("confidence", "neighbourhood_confidence")],
-        "place": [("code", "place_code"), ("name", "place_name")],
-        "system": [("code", "system_code"), ("ods_code", "system_ods_code"), ("name", "system_name")],
-        "sicbl": [("code", "sicbl_code"), ("ods_code", "sicbl_ods_code"), ("name", "sicbl_name")],
-        "lad": [("code", "lad_code"), ("name", "lad_name")],
-        "location": [("easting", "easting"), ("northing", "northing"), ("lat", "lat"), ("lon", "lon")],
-    }
     f = frame.astype(object).where(frame.notna(), None)
-    rows = f.to_dict("records")
-    out = []
-    for r in rows:
-        rec = {"query": r.get("query"), "postcode": r.get("postcode"), "status": r["status"]}
-        for name, fields in groups.items():
-            vals = {k: r.get(col) for k, col in fields}
-            rec[name] = vals if vals.get(fields[0][0]) is not None else None
-        if rec["neighbourhood"] is not None and rec["neighbourhood"]["confidence"] is not None:
-            rec["neighbourhood"]["confidence"] = round(float(rec["neighbourhood"]["confidence"]), 4)
-        rec["vintage"] = r.get("vintage")
-        out.append(rec)
-    return out
+    return [nest(r) for r in f.to_dict("records")]

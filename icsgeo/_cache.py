@@ -27,27 +27,40 @@ T = TypeVar("T")
 _HASH_MEMO = "file-hashes.json"
 
 
+_MEMO: dict[str, Any] = {}  # the hash memo as read from disk once per process (path -> table)
+
+
+def _memo_table(memo_path: Path) -> dict[str, Any]:
+    key = str(memo_path)
+    if key not in _MEMO:
+        try:
+            _MEMO[key] = json.loads(memo_path.read_text())
+        except (OSError, ValueError):
+            _MEMO[key] = {}
+    return _MEMO[key]
+
+
 def sha256_file(path: str | Path, *, memo: bool = True) -> str:
     """sha256 of a file; memoised by (path, size, mtime) so an unchanged file is hashed once."""
     path = Path(path).resolve()
     st = path.stat()
     stamp = [st.st_size, st.st_mtime_ns]
     memo_path = get_settings().cache_dir / _HASH_MEMO
-    table: dict[str, Any] = {}
+    table = _memo_table(memo_path) if memo else {}
     if memo:
-        try:
-            table = json.loads(memo_path.read_text())
-            hit = table.get(str(path))
-            if hit and hit[:2] == stamp:
-                return hit[2]
-        except (OSError, ValueError):
-            table = {}
+        hit = table.get(str(path))
+        if hit and hit[:2] == stamp:
+            return hit[2]
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     digest = h.hexdigest()
     if memo:
+        try:  # merge with what other processes wrote meanwhile
+            table.update({k: v for k, v in json.loads(memo_path.read_text()).items() if k not in table})
+        except (OSError, ValueError):
+            pass
         table[str(path)] = [*stamp, digest]
         try:
             atomic_write_bytes(memo_path, json.dumps(table).encode())
@@ -83,12 +96,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+#: Modules that only present answers (never change a derived layer): left out of the fingerprint.
+_PRESENTATION = {"cli.py", "server.py", "maps.py", "render", "inventory.py", "versions.py", "__main__.py"}
+
+
 @functools.cache
 def code_fingerprint() -> str:
-    """A digest of icsgeo's own source: a code change invalidates every derived layer."""
+    """A digest of icsgeo's own source: a code change invalidates every derived layer
+    (changes to modules that only present answers — the CLI, the server, the renderer — do not)."""
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent
     for py in sorted(root.rglob("*.py")):
+        if py.relative_to(root).parts[0] in _PRESENTATION:
+            continue
         h.update(str(py.relative_to(root)).encode())
         h.update(py.read_bytes())
     return h.hexdigest()[:16]

@@ -49,6 +49,13 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve  # raises MissingDependencyError naming pip install "icsgeo[server]"
+
+    serve(args.host, args.port, args.vintage)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ where
 
 class UsageError(Exception):
@@ -140,13 +147,24 @@ def join_split_postcodes(words: list[str]) -> list[str]:
     return out
 
 
+def _print_records(records: list[dict], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    else:
+        print("\n\n".join(_describe(r) for r in records))
+    return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_FAILED
+
+
 def _cmd_where(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from ._assign import ANSWER_COLUMNS, assign, to_records, where
-
     modes = sum(bool(x) for x in (args.postcodes, args.input, args.lat is not None or args.lon is not None,
                                    args.easting is not None or args.northing is not None))
+    if modes == 1 and args.postcodes and not args.system:
+        # The light path: answers straight from the prebuilt index (pyarrow only, no pandas/geopandas).
+        from ._index import lookup_records
+
+        return _print_records(lookup_records(join_split_postcodes(args.postcodes), args.vintage), args.json)
+    from ._assign import ANSWER_COLUMNS, assign, to_records, where
+
     if modes != 1:
         raise UsageError("give postcodes, or --input FILE, or --lat/--lon, or --easting/--northing (exactly one)")
     opts = {"vintage": args.vintage, "system": args.system}
@@ -184,12 +202,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
             raise UsageError("--easting needs --northing")
         answers = assign(easting=[args.easting], northing=[args.northing], **opts)
         answers.insert(0, "query", f"{args.easting},{args.northing}")
-    records = to_records(answers)
-    if args.json:
-        print(json.dumps(records, indent=2, ensure_ascii=False))
-    else:
-        print("\n\n".join(_describe(r) for r in records))
-    return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_FAILED
+    return _print_records(to_records(answers), args.json)
 
 
 # ------------------------------------------------------------------ listings
@@ -291,7 +304,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._geography import VINTAGES
+    from ._catalogue import catalogue
+
+    VINTAGES = tuple(sorted(catalogue().vintages))
 
     p = argparse.ArgumentParser(
         prog="icsgeo",
@@ -368,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("versions", help="print icsgeo's and its dependencies' versions")
     v.set_defaults(func=_cmd_versions)
+
+    sv = sub.add_parser("serve", help="answer over HTTP on this machine (FastAPI; pip install \"icsgeo[server]\")",
+                        description="A local HTTP API with the answers of `icsgeo where --json`: GET /postcodes/{postcode}, "
+                        "POST /postcodes, GET /points, /systems, /health; OpenAPI at /openapi.json, docs at /docs.")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    vintage_opts(sv)
+    sv.set_defaults(func=_cmd_serve)
     return p
 
 

@@ -39,9 +39,10 @@ class Settings:
 
 
 def _default_cache_dir() -> Path:
-    import pooch
+    # the folder pooch.os_cache("icsgeo") gives, without importing pooch (and requests) to find it
+    import platformdirs
 
-    return Path(pooch.os_cache("icsgeo"))
+    return Path(platformdirs.user_cache_dir("icsgeo"))
 
 
 def get_settings() -> Settings:

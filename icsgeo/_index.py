@@ -1,0 +1,196 @@
+"""The prebuilt answers index: every known postcode with its full answer, per vintage.
+
+Built once from the raw files (Code-Point Open and NSPL through the spatial path, the vintage's
+lookups and neighbourhoods), stored as Parquet sorted by postcode in small row groups with
+dictionary-encoded columns, and rebuilt automatically when an input's hash or icsgeo's version or
+code changes (the file name carries a digest of all of them).
+
+- A single lookup reads it through Parquet row-group statistics, importing only pyarrow: no pandas,
+  geopandas or shapely on that path.
+- A bulk lookup joins a whole batch with an Arrow hash lookup (``index_in``) and ``take``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ._cache import atomic_write, key_digest, sha256_file
+from ._catalogue import catalogue
+from ._fetch import fetch
+from ._records import ANSWER_COLUMNS, nest
+from .postcode import normalise_postcode
+from .settings import get_settings
+
+__all__ = ["index_path", "build_index", "lookup_records", "answers_for", "ensure_index"]
+
+log = logging.getLogger("icsgeo")
+
+ROW_GROUP = 16_384
+#: Columns stored per postcode (status is the base status; vintage is constant per file).
+STORED = [c for c in ANSWER_COLUMNS if c not in ("vintage",)]
+
+
+def _vintage(vintage) -> str:
+    cat = catalogue()
+    return cat.vintage(None if vintage is None else str(vintage))["vintage"]
+
+
+def _input_ids() -> list[str]:
+    """Every dataset an answer can depend on (documentation excluded)."""
+    return [e.id for e in catalogue() if e.kind not in ("documentation",)]
+
+
+def index_path(vintage=None) -> Path:
+    """Where this vintage's index is (or will be), named by a digest of everything it depends on.
+
+    Computing it hashes no file twice: file hashes are memoised by size and modification time.
+    """
+    v = _vintage(vintage)
+    key = {"vintage": v, "inputs": {i: sha256_file(fetch(i)) for i in _input_ids()}}
+    return get_settings().cache_dir / "index" / f"answers-{v}-{key_digest(key)}.parquet"
+
+
+def build_index(vintage=None, *, progress: bool | None = None) -> Path:
+    """Build (or find) the vintage's index and return its path. Shows a progress bar on a terminal."""
+    import sys
+
+    v = _vintage(vintage)
+    path = index_path(v)
+    if path.is_file():
+        return path
+    show = sys.stderr.isatty() if progress is None else progress
+    steps = ["postcodes located (Code-Point, NSPL → LSOA)", "geography and neighbourhoods", "answers joined", "written"]
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(steps), desc=f"icsgeo index {v}", unit="step", file=sys.stderr)
+    t0 = time.perf_counter()
+
+    def step(i: int) -> None:
+        if bar is not None:
+            bar.set_postfix_str(steps[i])
+            bar.update(1)
+        log.info("index %s: %s (%.1f s)", v, steps[i], time.perf_counter() - t0)
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._assign import _where, postcode_index
+    from ._geography import geography
+
+    idx = postcode_index()
+    step(0)
+    geo = geography(v)
+    geo.lsoas  # noqa: B018  (build now, for the progress bar)
+    step(1)
+    answers = _where(idx["postcode"].astype(object), geo)
+    step(2)
+    table = pa.Table.from_pandas(answers[STORED], preserve_index=False)
+    table = table.replace_schema_metadata({b"icsgeo.vintage": v.encode()})
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP, use_dictionary=True, compression="zstd",
+                       write_statistics=["postcode"])
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, write)
+    for old in path.parent.glob(f"answers-{v}-*.parquet"):  # superseded builds
+        if old != path:
+            old.unlink(missing_ok=True)
+    step(3)
+    if bar is not None:
+        bar.close()
+    log.info("index %s: %d postcodes in %.1f s → %s", v, table.num_rows, time.perf_counter() - t0, path)
+    return path
+
+
+def ensure_index(vintage=None) -> Path:
+    path = index_path(vintage)
+    return path if path.is_file() else build_index(vintage)
+
+
+def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
+    """Answer a few postcodes from the index: one JSON object per query, in order.
+
+    Imports pyarrow only. Builds the index first if it is missing.
+    """
+    import pyarrow.parquet as pq
+
+    v = _vintage(vintage)
+    path = ensure_index(v)
+    pcs = [normalise_postcode(q) for q in queries]
+    wanted = sorted({p for p in pcs if p is not None})
+    rows: dict[str, dict] = {}
+    if wanted:
+        rows = _read_rows(pq.ParquetFile(path), wanted)
+    out = []
+    for q, pc in zip(queries, pcs):
+        if pc is None:
+            row = {"status": "invalid"}
+        else:
+            row = rows.get(pc) or {"status": "not_found", "postcode": pc}
+        out.append(nest({**row, "query": q, "postcode": pc, "vintage": v}))
+    return out
+
+
+def _read_rows(pf, wanted: list[str]) -> dict[str, dict]:
+    """Rows of the sorted index for ``wanted`` postcodes, reading only the row groups that can hold
+    them (found from the row groups' minimum postcodes). Avoids pyarrow.dataset (and pandas)."""
+    from bisect import bisect_right
+
+    md = pf.metadata
+    col = pf.schema_arrow.get_field_index("postcode")
+    mins = [md.row_group(i).column(col).statistics.min for i in range(md.num_row_groups)]
+    groups = sorted({max(bisect_right(mins, pc) - 1, 0) for pc in wanted})
+    table = pf.read_row_groups(groups)
+    keys = table.column("postcode").to_pylist()
+    where = {k: i for i, k in enumerate(keys)}
+    return {pc: table.slice(where[pc], 1).to_pylist()[0] for pc in wanted if pc in where}
+
+
+def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-process table cache)
+    """Answers for an Arrow array (or list) of raw postcode strings: an Arrow table aligned with the
+    input (ANSWER_COLUMNS + ``postcode`` normalised). Values that are not in pcds form are
+    normalised first; unknown ones are ``not_found``, malformed ones ``invalid``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .postcode import _as_arrow_strings, normalise_postcodes
+
+    v = _vintage(vintage)
+    path = ensure_index(v)
+    if _cache.get("path") != path:
+        schema = pq.read_schema(path)
+        strings = [f.name for f in schema if f.name != "postcode" and pa.types.is_string(f.type)]
+        table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
+        _cache.clear()
+        _cache.update(path=path, table=table, keys=table.column("postcode").combine_chunks().cast(pa.string()))
+    table, keys = _cache["table"], _cache["keys"]
+    if not isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
+        import pandas as pd
+
+        postcodes = _as_arrow_strings(postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object))
+    raw = postcodes.combine_chunks() if isinstance(postcodes, pa.ChunkedArray) else postcodes
+    raw = raw.cast(pa.string())
+    pos = pc.index_in(raw, value_set=keys)  # most inputs are already in pcds form
+    miss = pc.is_null(pos)
+    norm = raw
+    if pc.any(miss).as_py():
+        import pandas as pd
+
+        fixed = normalise_postcodes(pd.Series(raw.to_pandas(types_mapper=pd.ArrowDtype), dtype="string"))
+        norm = pa.array(fixed.to_numpy(dtype=object), pa.string(), from_pandas=True)
+        pos = pc.index_in(norm, value_set=keys)
+    answers = table.take(pos)
+    status = answers.column("status").cast(pa.string())
+    known = pc.is_valid(pos)
+    valid = pc.is_valid(norm)
+    status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
+    answers = answers.set_column(answers.schema.get_field_index("status"), "status", status)
+    answers = answers.set_column(answers.schema.get_field_index("postcode"), "postcode", norm)
+    return answers.append_column("vintage", pa.array([v] * len(raw), pa.string()))
