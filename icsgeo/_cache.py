@@ -97,7 +97,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 #: Modules that only present answers (never change a derived layer): left out of the fingerprint.
-_PRESENTATION = {"cli.py", "server.py", "maps.py", "render", "inventory.py", "versions.py", "__main__.py"}
+_PRESENTATION = {"cli.py", "server.py", "maps.py", "render", "inventory.py", "versions.py", "__main__.py",
+                 "_bulk.py", "_records.py"}
 
 
 @functools.cache

@@ -90,30 +90,6 @@ def _describe(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def _read_table(path: str, columns: list[str]):
-    import pandas as pd
-
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"input file {path!r} does not exist")
-    try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(p)
-        else:
-            try:
-                frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            except UnicodeDecodeError:
-                frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="cp1252")
-    except Exception as exc:  # pandas/pyarrow parse errors of every kind
-        raise UsageError(f"cannot read {path!r} as {'Parquet' if p.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {exc}") from exc
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise UsageError(f"{path!r} has no column {missing[0]!r}; its columns are: {', '.join(map(str, frame.columns))}")
-    return frame
-
-
 def _write_table(frame, path: str) -> None:
     from pathlib import Path
 
@@ -171,25 +147,24 @@ def _cmd_where(args: argparse.Namespace) -> int:
     if args.input:
         if not args.output:
             raise UsageError("--input needs --output (a .csv or .parquet file)")
-        point_cols = [c for c in (args.lat_column, args.lon_column, args.easting_column, args.northing_column) if c]
-        frame = _read_table(args.input, point_cols or [args.column])
-        if point_cols:
-            if args.easting_column and args.northing_column:
-                answers = assign(easting=frame[args.easting_column], northing=frame[args.northing_column], **opts)
-            elif args.lat_column and args.lon_column:
-                answers = assign(lat=frame[args.lat_column], lon=frame[args.lon_column], **opts)
-            else:
-                raise UsageError("give --lat-column with --lon-column, or --easting-column with --northing-column")
-        else:
-            answers = where(frame[args.column].astype(object), **opts)
-        answers = answers[ANSWER_COLUMNS].reset_index(drop=True)
-        clash = set(answers.columns) & set(frame.columns)
-        answers = answers.rename(columns={c: f"{c}_icsgeo" for c in clash})
-        out = frame.reset_index(drop=True).join(answers)
-        _write_table(out, args.output)
-        counts = answers.iloc[:, 0].value_counts().to_dict()
-        print(f"wrote {len(out):,} rows to {args.output}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())), file=sys.stderr)
-        return EXIT_OK if counts.keys() <= {"ok"} else EXIT_FAILED
+        from ._bulk import BulkInputError, answer_file
+
+        points = None
+        if args.easting_column or args.northing_column:
+            if not (args.easting_column and args.northing_column):
+                raise UsageError("give --easting-column with --northing-column")
+            points = (args.easting_column, args.northing_column, "en")
+        elif args.lat_column or args.lon_column:
+            if not (args.lat_column and args.lon_column):
+                raise UsageError("give --lat-column with --lon-column")
+            points = (args.lat_column, args.lon_column, "latlon")
+        try:
+            counts = answer_file(args.input, args.output, column=args.column, points=points, **opts)
+        except BulkInputError as exc:
+            raise UsageError(str(exc)) from exc
+        total = sum(counts.values())
+        print(f"wrote {total:,} rows to {args.output}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())), file=sys.stderr)
+        return EXIT_OK if set(counts) <= {"ok"} else EXIT_FAILED
     if args.postcodes:
         answers = where(join_split_postcodes(args.postcodes), **opts)
     elif args.lat is not None or args.lon is not None:
@@ -303,6 +278,28 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    import time
+
+    from ._index import build_index, index_path
+
+    vintages = sorted(_catalogue_vintages()) if args.all else [args.vintage]
+    for v in vintages:
+        t = time.perf_counter()
+        fresh = index_path(v).is_file()
+        path = build_index(v, progress=None if not args.quiet else False)
+        took = time.perf_counter() - t
+        state = "up to date" if fresh else "built"
+        print(f"index {v or 'latest'}: {state} in {took:.1f} s: {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _catalogue_vintages() -> list[str]:
+    from ._catalogue import catalogue
+
+    return list(catalogue().vintages)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._catalogue import catalogue
 
@@ -380,6 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--tiles", metavar="NAME", help="add a background tile layer, e.g. OpenStreetMap (needs the network)")
     mp.add_argument("--cdn", action="store_true", help="load Leaflet and plugins from CDNs (smaller page, needs the network)")
     mp.set_defaults(func=_cmd_map)
+
+    ix = sub.add_parser("index", help="build the prebuilt postcode index (other commands build it on first need)")
+    ix_sub = ix.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    ib = ix_sub.add_parser("build", help="build (or check) the index of a vintage")
+    vintage_opts(ib)
+    ib.add_argument("--all", action="store_true", help="every vintage")
+    ib.add_argument("--quiet", action="store_true", help="no progress bar")
+    ib.set_defaults(func=_cmd_index)
 
     v = sub.add_parser("versions", help="print icsgeo's and its dependencies' versions")
     v.set_defaults(func=_cmd_versions)
