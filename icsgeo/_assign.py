@@ -81,7 +81,7 @@ def lsoa_of_points(easting: np.ndarray, northing: np.ndarray, lad_hint: Sequence
     tree = polys.sindex
     idx_ok = np.flatnonzero(ok)
     pts = shapely.points(e[idx_ok], n[idx_ok])
-    qi, ti = tree.query(pts, predicate="intersects")
+    qi, ti = _query_parallel(tree, pts)
     # a point on a shared edge intersects two polygons: keep the first, deterministically
     order = np.lexsort((ti, qi))
     qi, ti = qi[order], ti[order]
@@ -97,6 +97,14 @@ def lsoa_of_points(easting: np.ndarray, northing: np.ndarray, lad_hint: Sequence
         mi, mt = tree.nearest(shapely.points(e[missing], n[missing]), max_distance=max_distance, return_all=False)
         code[missing[mi]] = pcodes[mt]
         method[missing[mi]] = "nearest polygon"
+    if lad_hint is not None and len(missing):
+        # a point known to be English (it has an official LAD) but far from the generalised coastline
+        hinted = pd.Series(np.asarray(lad_hint, dtype=object)).notna().to_numpy()
+        far = np.flatnonzero(ok & hinted & pd.isna(pd.Series(code)).to_numpy())
+        if len(far):
+            fi, ft = tree.nearest(shapely.points(e[far], n[far]), max_distance=25_000, return_all=False)
+            code[far[fi]] = pcodes[ft]
+            method[far[fi]] = "nearest polygon"
     spatial = code.copy()
     if lad_hint is not None:
         hint = _older_lad(pd.Series(np.asarray(lad_hint, dtype=object)))
@@ -107,6 +115,24 @@ def lsoa_of_points(easting: np.ndarray, northing: np.ndarray, lad_hint: Sequence
         if wrong.any():
             _nearest_within_lad(e, n, hint.to_numpy(dtype=object), wrong, base, code, method)
     return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": spatial})
+
+
+def _query_parallel(tree, pts, chunk: int = 250_000):
+    """``tree.query(pts, predicate="intersects")`` in chunks on every core (GEOS releases the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(pts) <= chunk:
+        return tree.query(pts, predicate="intersects")
+    starts = range(0, len(pts), chunk)
+
+    def one(start):
+        qi, ti = tree.query(pts[start:start + chunk], predicate="intersects")
+        return qi + start, ti
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        parts = list(pool.map(one, starts))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _nearest_within_lad(e, n, hint, wrong, base, code, method) -> None:
@@ -175,7 +201,16 @@ def _build_postcode_index() -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 def _tiers(geo) -> pd.DataFrame:
-    """One row per LSOA in the geography's scope with every answer column it determines."""
+    """One row per LSOA in the geography's scope with every answer column it determines (cached on
+    the geography: it is the same for every call)."""
+    cached = getattr(geo, "_tiers_table", None)
+    if cached is None:
+        cached = _build_tiers(geo)
+        geo._tiers_table = cached
+    return cached
+
+
+def _build_tiers(geo) -> pd.DataFrame:
     from .neighbourhoods import neighbourhood_lsoas
 
     l = geo.lsoas
@@ -197,7 +232,15 @@ def _tiers(geo) -> pd.DataFrame:
         log.warning("neighbourhoods unavailable (%s): answering without them", exc)
         for c in ("neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence"):
             out[c] = None
-    return out
+    # an all-missing last row: positions that found no LSOA point at it
+    blank = pd.DataFrame({c: [None] for c in out.columns}).astype({c: out[c].dtype for c in out.columns}, errors="ignore")
+    return pd.concat([out, blank], ignore_index=True)
+
+
+def _lad_names_cached(_memo: dict = {}) -> dict[str, str]:  # noqa: B006
+    if "names" not in _memo:
+        _memo["names"] = _lad_names()
+    return _memo["names"]
 
 
 def _lad_names() -> dict[str, str]:
@@ -210,7 +253,11 @@ def _lad_names() -> dict[str, str]:
 def _attach(located: pd.DataFrame, geo, status: np.ndarray) -> pd.DataFrame:
     """Join located rows (``lsoa21_code``, optional ``lad_code``) to the tiers; finish the status."""
     tiers = _tiers(geo)
-    out = located.merge(tiers, on="lsoa21_code", how="left", validate="m:1")
+    # positional join: each row's LSOA → its row in the tier table (no merge on strings)
+    row = pd.Index(tiers["lsoa21_code"]).get_indexer(located["lsoa21_code"].astype(object))
+    row[row < 0] = len(tiers) - 1  # the table's last row is all missing (see _build_tiers)
+    picked = tiers.drop(columns="lsoa21_code").iloc[row].reset_index(drop=True)
+    out = pd.concat([located.reset_index(drop=True), picked], axis=1)
     in_scope = out["system_code"].notna().to_numpy()
     english = out["lsoa21_code"].astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool)
     status = status.copy()
@@ -222,14 +269,16 @@ def _attach(located: pd.DataFrame, geo, status: np.ndarray) -> pd.DataFrame:
     lad = out["lad_code"] if "lad_code" in out else pd.Series(pd.NA, index=out.index)
     lad = lad.astype("string").fillna(out["lsoa_lad_code"].astype("string"))
     out["lad_code"] = lad.where(english)
-    out["lad_name"] = out["lad_code"].map(_lad_names())
+    out["lad_name"] = out["lad_code"].map(_lad_names_cached())
     keep_tiers = np.isin(status, ["ok", "terminated"])
     tier_cols = ["lsoa_name", "neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
                  "place_code", "place_name", "system_code", "system_ods_code", "system_name",
                  "sicbl_code", "sicbl_ods_code", "sicbl_name"]
     outside = status == "outside_system"
     for c in tier_cols:
-        out[c] = out[c].astype(object).where(keep_tiers | (outside & np.isin(c, ["lsoa_name", "sicbl_code", "sicbl_ods_code", "sicbl_name"])), None)
+        keep = keep_tiers | outside if c in ("lsoa_name", "sicbl_code", "sicbl_ods_code", "sicbl_name") else keep_tiers
+        if not keep.all():
+            out[c] = out[c].where(keep)
     out.loc[~english, ["lsoa21_code", "lsoa_method", "lad_code", "lad_name"]] = None
     out["status"] = status
     out["vintage"] = geo.vintage
@@ -279,7 +328,7 @@ def _where(postcodes: Iterable[object] | pd.Series, geo) -> pd.DataFrame:
     has = found["has_location"].fillna(False).to_numpy(dtype=bool)
     status[(src == "codepoint") & has] = "ok"
     status[(src == "nspl") & has] = "terminated"  # refined to outside_england by _attach when not English
-    status[(src == "codepoint") & ~has] = "ok"  # live English postcode without coordinates: LAD only
+    status[(src == "codepoint") & ~has] = "not_found"  # live English postcode without a grid reference: not locatable
     out = _attach(found, geo, status)
     out.insert(0, "query", queries.to_numpy(dtype=object))
     out["postcode"] = pcs.to_numpy(dtype=object)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from ._cache import atomic_write, key_digest, sha256_file
 from ._catalogue import catalogue
 from ._fetch import fetch
@@ -152,6 +154,32 @@ def _read_rows(pf, wanted: list[str]) -> dict[str, dict]:
     return {pc: table.slice(where[pc], 1).to_pylist()[0] for pc in wanted if pc in where}
 
 
+def _packed(strings):
+    """Postcodes (≤ 8 characters) packed into big-endian uint64 (space-padded), so integer order is
+    string order and a sorted index can be searched with numpy. Longer or missing values give 0."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    nbytes = pc.binary_length(strings)
+    ok = pc.and_(pc.less_equal(nbytes, 8), pc.equal(nbytes, pc.utf8_length(strings)))  # ASCII, ≤ 8 bytes
+    ok = pc.fill_null(ok, False)
+    padded = pc.utf8_rpad(pc.if_else(ok, strings, pa.scalar("")), 8, " ")
+    fixed = padded.cast(pa.binary()).cast(pa.binary(8))
+    words = np.frombuffer(fixed.buffers()[1], dtype=">u8", count=len(fixed), offset=fixed.offset * 8).astype(np.uint64)
+    return np.where(ok.to_numpy(zero_copy_only=False), words, np.uint64(0))
+
+
+def _positions(strings, keys, order):
+    """Row of each string in the index (an Arrow int64 array, null where absent)."""
+    import pyarrow as pa
+
+    q = _packed(strings)
+    i = np.searchsorted(keys, q)
+    i = np.minimum(i, len(keys) - 1)
+    hit = (keys[i] == q) & (q != 0)
+    return pa.array(np.where(hit, order[i], 0), pa.int64(), mask=~hit)
+
+
 def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-process table cache)
     """Answers for an Arrow array (or list) of raw postcode strings: an Arrow table aligned with the
     input (ANSWER_COLUMNS + ``postcode`` normalised). Values that are not in pcds form are
@@ -168,24 +196,25 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
         schema = pq.read_schema(path)
         strings = [f.name for f in schema if f.name != "postcode" and pa.types.is_string(f.type)]
         table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
+        keys = _packed(table.column("postcode").combine_chunks().cast(pa.string()))
+        order = np.argsort(keys, kind="stable")
         _cache.clear()
-        _cache.update(path=path, table=table, keys=table.column("postcode").combine_chunks().cast(pa.string()))
-    table, keys = _cache["table"], _cache["keys"]
+        _cache.update(path=path, table=table, keys=keys[order], order=order)
+    table, keys, order = _cache["table"], _cache["keys"], _cache["order"]
     if not isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
         import pandas as pd
 
         postcodes = _as_arrow_strings(postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object))
     raw = postcodes.combine_chunks() if isinstance(postcodes, pa.ChunkedArray) else postcodes
     raw = raw.cast(pa.string())
-    pos = pc.index_in(raw, value_set=keys)  # most inputs are already in pcds form
-    miss = pc.is_null(pos)
+    pos = _positions(raw, keys, order)  # most inputs are already in pcds form
     norm = raw
-    if pc.any(miss).as_py():
+    if pos.null_count > raw.null_count or raw.null_count:
         import pandas as pd
 
         fixed = normalise_postcodes(pd.Series(raw.to_pandas(types_mapper=pd.ArrowDtype), dtype="string"))
         norm = pa.array(fixed.to_numpy(dtype=object), pa.string(), from_pandas=True)
-        pos = pc.index_in(norm, value_set=keys)
+        pos = _positions(norm, keys, order)
     answers = table.take(pos)
     status = answers.column("status").cast(pa.string())
     known = pc.is_valid(pos)
