@@ -336,12 +336,19 @@ def _where(postcodes: Iterable[object] | pd.Series, geo) -> pd.DataFrame:
 
 
 def assign(points: pd.DataFrame | None = None, *, easting=None, northing=None, lat=None, lon=None,
-           vintage: str | int | None = None, system: str | None = None) -> pd.DataFrame:
+           vintage: str | int | None = None, system: str | None = None, engine: str = "local",
+           npartitions: int | None = None) -> pd.DataFrame:
     """Assign points (EPSG:27700 ``easting``/``northing`` or WGS84 ``lat``/``lon``) to the tiers.
 
     Give arrays, or a DataFrame with ``easting``/``northing`` or ``lat``/``lon`` columns. One row out
     per point, in order; a point that is not a number or not in Great Britain's range is ``invalid``.
+
+    ``engine="dask"`` runs the point-in-polygon step with dask-geopandas in ``npartitions`` chunks
+    (``pip install "icsgeo[dask]"``): for tens of millions of points, or a dask cluster. The answers
+    are the same as the local engine's.
     """
+    if engine not in ("local", "dask"):
+        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
     if points is not None:
         cols = set(points.columns)
         if {"easting", "northing"} <= cols:
@@ -364,7 +371,7 @@ def assign(points: pd.DataFrame | None = None, *, easting=None, northing=None, l
         raise ValueError("give easting and northing, or lat and lon")
     e, n = np.where(valid, e, np.nan), np.where(valid, n, np.nan)
     la, lo = np.where(valid, la, np.nan), np.where(valid, lo, np.nan)
-    located = lsoa_of_points(e, n)
+    located = lsoa_of_points(e, n) if engine == "local" else _lsoa_of_points_dask(e, n, npartitions)
     located["easting"], located["northing"] = np.round(e, 1), np.round(n, 1)
     located["lat"], located["lon"] = np.round(la, 6), np.round(lo, 6)
     status = np.where(valid, "ok", "invalid").astype(object)
@@ -373,6 +380,36 @@ def assign(points: pd.DataFrame | None = None, *, easting=None, northing=None, l
     out["postcode"] = None
     out.loc[out["status"] == "invalid", ["easting", "northing", "lat", "lon"]] = np.nan
     return out[ANSWER_COLUMNS]
+
+
+def _lsoa_of_points_dask(e: np.ndarray, n: np.ndarray, npartitions: int | None) -> pd.DataFrame:
+    """The point-in-polygon step with dask-geopandas (an inner spatial join per partition), then the
+    same nearest-polygon fallback as the local engine for the few points no polygon holds."""
+    try:
+        import dask_geopandas
+    except ImportError as exc:
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError('engine="dask" needs dask-geopandas: pip install "icsgeo[dask]"') from exc
+    import geopandas
+
+    polys = _lsoa_polygons()[["code", "geometry"]]
+    ok = np.isfinite(e) & np.isfinite(n)
+    pts = geopandas.GeoDataFrame({"row": np.flatnonzero(ok)}, geometry=geopandas.points_from_xy(e[ok], n[ok]), crs=WORKING_CRS)
+    parts = npartitions or max(1, len(pts) // 500_000)
+    dpts = dask_geopandas.from_geopandas(pts, npartitions=parts)
+    joined = dask_geopandas.sjoin(dpts, polys, predicate="intersects").compute()
+    joined = joined.sort_values(["row", "index_right"]).drop_duplicates("row")  # edge points: first polygon
+    code = np.full(len(e), None, dtype=object)
+    method = np.full(len(e), None, dtype=object)
+    code[joined["row"].to_numpy()] = joined["code"].to_numpy(dtype=object)
+    method[joined["row"].to_numpy()] = "point in polygon"
+    missing = np.flatnonzero(ok & pd.isna(pd.Series(code)).to_numpy())
+    if len(missing):
+        fallback = lsoa_of_points(e[missing], n[missing])
+        code[missing] = fallback["lsoa21_code"].to_numpy(dtype=object)
+        method[missing] = fallback["lsoa_method"].to_numpy(dtype=object)
+    return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": code.copy()})
 
 
 def _to_latlon(e, n):

@@ -71,3 +71,13 @@ def test_records_nest_and_null_unknown_parts():
     assert rec["status"] == "invalid" and rec["query"] == "x"
     for part in ("lsoa", "neighbourhood", "place", "system", "sicbl", "lad", "location"):
         assert rec[part] is None
+
+
+def test_dask_engine_gives_the_local_answers(toy):
+    pytest.importorskip("dask_geopandas")
+    e = np.array([400_500, 401_000, 402_300, 409_000, np.nan, 401_500] * 50, dtype=float)
+    n = np.array([301_500, 301_500, 300_500, 309_000, 300_000, 300_500] * 50, dtype=float)
+    local = assign_mod.lsoa_of_points(e, n)
+    dask = assign_mod._lsoa_of_points_dask(e, n, npartitions=4)
+    assert len(dask) == len(e)
+    pd.testing.assert_series_equal(dask["lsoa21_code"].fillna("-"), local["lsoa21_code"].fillna("-"), check_names=False)
