@@ -194,7 +194,7 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
     path = ensure_index(v)
     if _cache.get("path") != path:
         schema = pq.read_schema(path)
-        strings = [f.name for f in schema if f.name != "postcode" and pa.types.is_string(f.type)]
+        strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
         table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
         keys = _packed(table.column("postcode").combine_chunks().cast(pa.string()))
         order = np.argsort(keys, kind="stable")
@@ -209,12 +209,17 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
     raw = raw.cast(pa.string())
     pos = _positions(raw, keys, order)  # most inputs are already in pcds form
     norm = raw
-    if pos.null_count > raw.null_count or raw.null_count:
+    miss = pc.is_null(pos)
+    if pos.null_count:
+        # only the rows not found as given are normalised (lower case, no space, junk…)
         import pandas as pd
 
-        fixed = normalise_postcodes(pd.Series(raw.to_pandas(types_mapper=pd.ArrowDtype), dtype="string"))
-        norm = pa.array(fixed.to_numpy(dtype=object), pa.string(), from_pandas=True)
-        pos = _positions(norm, keys, order)
+        rows = np.flatnonzero(miss.to_numpy(zero_copy_only=False))
+        fixed = normalise_postcodes(pd.Series(raw.take(pa.array(rows)).to_pandas(types_mapper=pd.ArrowDtype), dtype="string"))
+        fixed = pa.array(fixed.to_numpy(dtype=object), pa.string(), from_pandas=True)
+        norm = pc.replace_with_mask(raw, miss, fixed)
+        found = _positions(fixed, keys, order)
+        pos = pc.replace_with_mask(pos, miss, found)
     answers = table.take(pos)
     status = answers.column("status").cast(pa.string())
     known = pc.is_valid(pos)
