@@ -114,6 +114,18 @@ _CORE = {
 }  # fmt: skip
 
 
+def _table(name: str, raw: Mapping[str, Any]) -> Table:
+    return Table(
+        name=name,
+        columns=dict(raw.get("columns", {})),
+        sheet=raw.get("sheet"),
+        rows=raw.get("rows"),
+        dates=tuple(raw.get("dates", ())),
+        numeric=tuple(raw.get("numeric", ())),
+        boolean=tuple(raw.get("boolean", ())),
+    )
+
+
 def _dataset(id_: str, raw: dict[str, Any], defaults: Mapping[str, Any]) -> Dataset:
     raw = {**defaults, **raw}
     missing = [k for k in ("title", "kind", "file", "format", "reader", "sha256") if k not in raw]
@@ -122,32 +134,11 @@ def _dataset(id_: str, raw: dict[str, Any], defaults: Mapping[str, Any]) -> Data
     if raw["kind"] not in KINDS:
         raise UnknownDatasetError(f"catalogue entry {id_!r} has kind {raw['kind']!r}; known: {KINDS}")
     if "tables" in raw:
-        tables = {
-            name: Table(
-                name=name,
-                columns=dict(t.get("columns", {})),
-                sheet=t.get("sheet"),
-                rows=t.get("rows"),
-                dates=tuple(t.get("dates", ())),
-                numeric=tuple(t.get("numeric", ())),
-                boolean=tuple(t.get("boolean", ())),
-            )
-            for name, t in raw["tables"].items()
-        }
+        tables = {name: _table(name, t) for name, t in raw["tables"].items()}
         default_table = raw.get("default_table") or next(iter(tables))
     else:
         default_table = "main"
-        tables = {
-            "main": Table(
-                name="main",
-                columns=dict(raw.get("columns", {})),
-                sheet=raw.get("sheet"),
-                rows=raw.get("rows"),
-                dates=tuple(raw.get("dates", ())),
-                numeric=tuple(raw.get("numeric", ())),
-                boolean=tuple(raw.get("boolean", ())),
-            )
-        }
+        tables = {"main": _table("main", raw)}
     return Dataset(
         id=id_,
         title=raw["title"],

@@ -62,3 +62,19 @@ def practice_map_csv(rows: list[tuple[str, str, str, str, str]]) -> str:
         for c, n, p, pc, pn in rows
     ]
     return PRACTICE_MAP_HEADER + "\n".join(lines) + "\n"
+
+
+def mirror_with(real: Path, dest: Path, changes: dict | None = None) -> Path:
+    """A copy of the data mirror made of symlinks, except the files in ``changes`` (path relative to
+    the mirror -> function of the original bytes giving the new bytes), which are written for real."""
+    changes = changes or {}
+    for p in Path(real).rglob("*"):
+        if p.is_file():
+            rel = p.relative_to(real).as_posix()
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if rel in changes:
+                target.write_bytes(changes[rel](p.read_bytes()))
+            else:
+                target.symlink_to(p)
+    return dest

@@ -8,6 +8,8 @@ import pytest
 
 from icsgeo.cli import main
 
+from .helpers import mirror_with
+
 
 def _icsgeo() -> list[str]:
     exe = shutil.which("icsgeo")
@@ -30,16 +32,8 @@ def test_data_json_lists_every_mirror_file_present_and_verified(real_data_dir, c
 
 @pytest.mark.realdata
 def test_a_truncated_file_in_a_copy_of_the_mirror_fails_and_is_named(real_data_dir, tmp_path):
-    mirror = tmp_path / "mirror"
     victim = "nhs/gp-reg-pat-prac-map_2026-01.csv"
-    for p in real_data_dir.rglob("*"):
-        if p.is_file():
-            dest = mirror / p.relative_to(real_data_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if p.relative_to(real_data_dir).as_posix() == victim:
-                dest.write_bytes(p.read_bytes()[: p.stat().st_size // 3])
-            else:
-                dest.symlink_to(p)
+    mirror = mirror_with(real_data_dir, tmp_path / "mirror", {victim: lambda b: b[: len(b) // 3]})
     env = {**os.environ, "ICSGEO_DATA_DIR": str(mirror)}
     proc = subprocess.run([*_icsgeo(), "data", "--json", "--no-rows"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 1

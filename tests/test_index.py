@@ -11,6 +11,8 @@ import icsgeo
 from icsgeo._index import index_path, lookup_records
 from icsgeo.cli import main
 
+from .helpers import mirror_with
+
 pytestmark = pytest.mark.realdata
 
 SAMPLE = ["S1 2HE", "s80 1aa", "CM11AE", "EH1 1YZ", "CF10 1AA", "SW1A 0ZZ", "junk", "", "B29 6XE", "TR21 0HE"]
@@ -36,16 +38,8 @@ def test_single_lookup_imports_no_pandas_geopandas_or_shapely():
 
 def test_index_follows_its_inputs(real_data_dir, tmp_path, monkeypatch):
     before = index_path()
-    mirror = tmp_path / "mirror"
-    changed = "ons/LSOA21_SICBL24_ICB24_LAD24_EN_LU.csv"
-    for p in real_data_dir.rglob("*"):
-        if p.is_file():
-            dest = mirror / p.relative_to(real_data_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if p.relative_to(real_data_dir).as_posix() == changed:
-                dest.write_bytes(p.read_bytes() + b"\n")  # a re-issued file: same rows, new bytes
-            else:
-                dest.symlink_to(p)
+    changed = "ons/LSOA21_SICBL24_ICB24_LAD24_EN_LU.csv"  # a re-issued file: same rows, new bytes
+    mirror = mirror_with(real_data_dir, tmp_path / "mirror", {changed: lambda b: b + b"\n"})
     monkeypatch.setenv("ICSGEO_DATA_DIR", str(mirror))
     monkeypatch.setenv("ICSGEO_VERIFY", "warn")
     with pytest.warns(UserWarning, match="sha256"):
