@@ -51,6 +51,8 @@ def _csv_batches(path: Path, needed: list[str]) -> Iterator:
     missing = [c for c in needed if c not in header]
     if missing:
         raise BulkInputError(f"{path} has no column {missing[0]!r}; its columns are: {', '.join(header) or '(none)'}")
+    if len(text.splitlines()) <= 1 and path.stat().st_size <= len(head):
+        return  # a header and no rows: the output is a header and no rows
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES),

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -71,7 +72,7 @@ def sha256_file(path: str | Path, *, memo: bool = True) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -81,11 +82,48 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+_TMP = re.compile(r"^\..*\.tmp(\.[A-Za-z0-9]+)?$")
+_PID = re.compile(r"\.pid(\d+)\.")
+
+
+def sweep_temporaries(folder: Path) -> None:
+    """Remove temporary files left in ``folder`` by writers that died (a killed build): names carry
+    the writer's pid, and only files of a live process are kept."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        if not _TMP.match(p.name):
+            continue
+        m = _PID.search(p.name)
+        if m and _alive(int(m.group(1))):
+            continue
+        try:
+            p.unlink()
+            log.info("removed a half-written file left by an interrupted run: %s", p)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` then move the result to ``path`` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(path.parent)
     # keep the real extension last: some writers (GPKG) check it
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.pid{os.getpid()}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     Path(tmp).unlink()  # writers that refuse to overwrite get a fresh path
     try:

@@ -31,6 +31,7 @@ __all__ = ["index_path", "build_index", "lookup_records", "answers_for", "ensure
 log = logging.getLogger("icsgeo")
 
 ROW_GROUP = 16_384
+_MEMORY: dict = {}  # vintage -> answers table, when the cache could not be written
 #: Columns stored per postcode (status is the base status; vintage is constant per file).
 STORED = [c for c in ANSWER_COLUMNS if c not in ("vintage",)]
 
@@ -55,13 +56,17 @@ def index_path(vintage=None) -> Path:
     return get_settings().cache_dir / "index" / f"answers-{v}-{key_digest(key)}.parquet"
 
 
-def build_index(vintage=None, *, progress: bool | None = None) -> Path:
-    """Build (or find) the vintage's index and return its path. Shows a progress bar on a terminal."""
+def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
+    """Build (or find) the vintage's index and return its path. Shows a progress bar on a terminal.
+
+    Returns ``None`` when the cache folder cannot be written: the answers are then kept in memory for
+    this process. An existing index file that cannot be read (a half-written file from a killed
+    build) is removed and rebuilt."""
     import sys
 
     v = _vintage(vintage)
     path = index_path(v)
-    if path.is_file():
+    if path.is_file() and _readable(path):
         return path
     show = sys.stderr.isatty() if progress is None else progress
     steps = ["postcodes located (Code-Point, NSPL → LSOA)", "geography and neighbourhoods", "answers joined", "written"]
@@ -98,8 +103,15 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path:
         pq.write_table(table, tmp, row_group_size=ROW_GROUP, use_dictionary=True, compression="zstd",
                        write_statistics=["postcode"])
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, write)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, write)
+    except OSError as exc:  # a read-only or full cache: answer from memory, build again next time
+        log.warning("could not write the index to %s (%s): answering from memory this time", path, exc)
+        _MEMORY[v] = table
+        if bar is not None:
+            bar.close()
+        return None
     for old in path.parent.glob(f"answers-{v}-*.parquet"):  # superseded builds
         if old != path:
             old.unlink(missing_ok=True)
@@ -110,9 +122,29 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path:
     return path
 
 
-def ensure_index(vintage=None) -> Path:
-    path = index_path(vintage)
-    return path if path.is_file() else build_index(vintage)
+def _readable(path: Path) -> bool:
+    """A complete Parquet file (its footer reads); anything else is removed, to be rebuilt."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        return True
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for a truncated file
+        log.warning("ignoring the unreadable index %s (%s); rebuilding it", path, exc)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return False
+
+
+def ensure_index(vintage=None) -> Path | None:
+    """The index path, building it first when needed; ``None`` if it lives only in memory."""
+    v = _vintage(vintage)
+    if v in _MEMORY:
+        return None
+    path = index_path(v)
+    return path if path.is_file() and _readable(path) else build_index(v)
 
 
 def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
@@ -128,7 +160,15 @@ def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
     wanted = sorted({p for p in pcs if p is not None})
     rows: dict[str, dict] = {}
     if wanted:
-        rows = _read_rows(pq.ParquetFile(path), wanted)
+        if path is None:  # in memory only (unwritable cache)
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            t = _MEMORY[v]
+            t = t.filter(pc.is_in(t.column("postcode"), value_set=pa.array(wanted, t.column("postcode").type)))
+            rows = {r["postcode"]: r for r in t.to_pylist()}
+        else:
+            rows = _read_rows(pq.ParquetFile(path), wanted)
     out = []
     for q, pc in zip(queries, pcs):
         if pc is None:
@@ -192,14 +232,18 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
 
     v = _vintage(vintage)
     path = ensure_index(v)
-    if _cache.get("path") != path:
-        schema = pq.read_schema(path)
-        strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-        table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
+    key = path if path is not None else ("memory", v)
+    if _cache.get("key") != key:
+        if path is None:
+            table = _MEMORY[v]
+        else:
+            schema = pq.read_schema(path)
+            strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+            table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
         keys = _packed(table.column("postcode").combine_chunks().cast(pa.string()))
         order = np.argsort(keys, kind="stable")
         _cache.clear()
-        _cache.update(path=path, table=table, keys=keys[order], order=order)
+        _cache.update(key=key, table=table, keys=keys[order], order=order)
     table, keys, order = _cache["table"], _cache["keys"], _cache["order"]
     if not isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
         import pandas as pd

@@ -93,6 +93,14 @@ def _as_arrow_strings(s: "pd.Series"):
     raw = s.to_numpy(dtype=object)
     try:  # fast path: strings and missing values only
         return pa.array(raw, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        is_str = np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
-        return pa.array(np.where(is_str, raw, None), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        # numbers, bytes, or strings with lone surrogates (not UTF-8): none of them is a postcode
+        return pa.array([v if isinstance(v, str) and _utf8(v) else None for v in raw], type=pa.string())
+
+
+def _utf8(v: str) -> bool:
+    try:
+        v.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
