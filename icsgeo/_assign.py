@@ -311,7 +311,8 @@ def where(postcodes: Iterable[object] | pd.Series, *, vintage: str | int | None 
         for c in out.columns:
             if isinstance(out[c].dtype, pd.CategoricalDtype):
                 out[c] = out[c].astype(object)
-        out.insert(0, "query", queries.to_numpy(dtype=object))
+        # the queries exactly as given (object dtype: they may not even be valid UTF-8)
+        out.insert(0, "query", pd.Series(queries.to_numpy(dtype=object), dtype=object))
         return out[["query", *ANSWER_COLUMNS]]
     return _where(postcodes, _geo(vintage, system))
 

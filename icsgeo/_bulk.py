@@ -51,6 +51,9 @@ def _csv_batches(path: Path, needed: list[str]) -> Iterator:
     missing = [c for c in needed if c not in header]
     if missing:
         raise BulkInputError(f"{path} has no column {missing[0]!r}; its columns are: {', '.join(header) or '(none)'}")
+    twice = [c for c in needed if header.count(c) > 1]
+    if twice:
+        raise BulkInputError(f"{path} names the column {twice[0]!r} {header.count(twice[0])} times in its header: rename all but one")
     if len(text.splitlines()) <= 1 and path.stat().st_size <= len(head):
         return  # a header and no rows: the output is a header and no rows
     reader = pacsv.open_csv(
