@@ -306,7 +306,11 @@ def where(postcodes: Iterable[object] | pd.Series, *, vintage: str | int | None 
         from ._index import answers_for
 
         queries = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
+        import pyarrow as pa
+
         table = answers_for(queries.reset_index(drop=True), vintage)
+        table = pa.table({n: c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c
+                          for n, c in zip(table.column_names, table.columns)})
         out = table.to_pandas()
         for c in out.columns:
             if isinstance(out[c].dtype, pd.CategoricalDtype):

@@ -46,14 +46,28 @@ def _input_ids() -> list[str]:
     return [e.id for e in catalogue() if e.kind not in ("documentation",)]
 
 
+_PATHS: dict = {}  # (settings, vintage) -> (input stamps, index path): a per-process memo
+
+
 def index_path(vintage=None) -> Path:
     """Where this vintage's index is (or will be), named by a digest of everything it depends on.
 
-    Computing it hashes no file twice: file hashes are memoised by size and modification time.
+    Computing it hashes no file twice: file hashes are memoised by size and modification time, and
+    within a process the answer is kept while no input's size or modification time changes.
     """
+    from ._fetch import locate
+
     v = _vintage(vintage)
+    settings = get_settings()
+    located = [locate(i) for i in _input_ids()]
+    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p is not None else None for p in located)
+    memo = _PATHS.get((settings, v))
+    if memo is not None and memo[0] == stamps:
+        return memo[1]
     key = {"vintage": v, "inputs": {i: sha256_file(fetch(i)) for i in _input_ids()}}
-    return get_settings().cache_dir / "index" / f"answers-{v}-{key_digest(key)}.parquet"
+    path = settings.cache_dir / "index" / f"answers-{v}-{key_digest(key)}.parquet"
+    _PATHS[(settings, v)] = (stamps, path)
+    return path
 
 
 def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
@@ -240,6 +254,7 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
             schema = pq.read_schema(path)
             strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
             table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
+            table = table.unify_dictionaries().combine_chunks()  # one chunk: take() never re-concatenates
         keys = _packed(table.column("postcode").combine_chunks().cast(pa.string()))
         order = np.argsort(keys, kind="stable")
         _cache.clear()
