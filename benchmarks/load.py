@@ -1,7 +1,8 @@
 """Load test of `icsgeo serve` on this machine (issue 6).
 
 Starts `icsgeo serve` on 127.0.0.1 (a free port) as a subprocess, waits for /health, sends a bounded
-load from a few client threads with keep-alive connections, stops the server and prints throughput,
+load from a few client threads, each with one keep-alive connection (http.client: the client stays
+light, the machine's cores go to the server), stops the server and prints throughput,
 p50/p99 latency per request kind, errors, 5xx and the server's peak RSS (VmHWM). Traffic goes to
 127.0.0.1 only. It stops by itself: the load phase ends after --max-seconds even if not all requests
 were sent (the report says so), and the server is killed if it does not stop.
@@ -13,6 +14,8 @@ were sent (the report says so), and the server is killed if it does not stop.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import queue
 import random
@@ -84,13 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--posts", type=int, default=200, help="POST /postcodes requests (default 200)")
     ap.add_argument("--post-size", type=int, default=100, help="postcodes per POST (default 100)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent client threads (default 4)")
-    ap.add_argument("--max-seconds", type=float, default=240, help="stop sending after this long (default 240)")
+    ap.add_argument("--max-seconds", type=float, default=300, help="stop sending after this long (default 300)")
     ap.add_argument("--startup-timeout", type=float, default=600, help="wait this long for /health (default 600)")
     ap.add_argument("--vintage", default=None)
     ap.add_argument("--seed", type=int, default=6)
     args = ap.parse_args(argv)
-
-    import httpx
 
     rng = random.Random(args.seed)
     real = _sample_postcodes(args.gets + args.posts * args.post_size, args.seed)
@@ -116,19 +117,22 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[tuple[str, object, int | None]] = []
     lock = threading.Lock()
     try:
-        with httpx.Client(base_url=base, timeout=5) as http:
-            while True:
-                if server.poll() is not None:
-                    print(Path(log.name).read_text()[-3000:], file=sys.stderr)
-                    raise SystemExit(f"icsgeo serve exited with {server.returncode} before it was healthy")
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.perf_counter() - t_start > args.startup_timeout:
-                    raise SystemExit(f"icsgeo serve was not healthy within {args.startup_timeout:.0f} s")
-                time.sleep(0.25)
+        while True:
+            if server.poll() is not None:
+                print(Path(log.name).read_text()[-3000:], file=sys.stderr)
+                raise SystemExit(f"icsgeo serve exited with {server.returncode} before it was healthy")
+            try:
+                c = http.client.HTTPConnection(HOST, port, timeout=5)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            finally:
+                c.close()
+            if time.perf_counter() - t_start > args.startup_timeout:
+                raise SystemExit(f"icsgeo serve was not healthy within {args.startup_timeout:.0f} s")
+            time.sleep(0.25)
         startup = time.perf_counter() - t_start
         rss_idle = _vmhwm_mb(server.pid)
 
@@ -138,29 +142,35 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.perf_counter() + args.max_seconds
 
         def client() -> None:
-            with httpx.Client(base_url=base, timeout=60, limits=httpx.Limits(max_keepalive_connections=1)) as http:
-                while time.perf_counter() < deadline:
-                    try:
-                        kind, payload = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    t0 = time.perf_counter()
-                    status, ok = None, False
-                    try:
-                        if kind == "post":
-                            r = http.post("/postcodes", json={"postcodes": payload})
-                            ok = r.status_code == 200 and r.json()["count"] == len(payload)
-                        else:
-                            r = http.get("/postcodes/" + quote(str(payload), safe=""))
-                            ok = r.status_code == 200 if kind == "get" else r.status_code in (404, 422)
-                            ok = ok and isinstance(r.json(), dict)
-                        status = r.status_code
-                    except (httpx.HTTPError, ValueError):
-                        pass
-                    with lock:
-                        results.append((kind, time.perf_counter() - t0, status, ok))
-                        if not ok:
-                            failures.append((kind, payload, status))
+            conn = http.client.HTTPConnection(HOST, port, timeout=60)
+            while time.perf_counter() < deadline:
+                try:
+                    kind, payload = work.get_nowait()
+                except queue.Empty:
+                    break
+                t0 = time.perf_counter()
+                status, ok = None, False
+                try:
+                    if kind == "post":
+                        conn.request("POST", "/postcodes", body=json.dumps({"postcodes": payload}).encode(),
+                                     headers={"Content-Type": "application/json"})
+                    else:
+                        conn.request("GET", "/postcodes/" + quote(str(payload), safe=""))
+                    r = conn.getresponse()
+                    body = json.loads(r.read())
+                    status = r.status
+                    if kind == "post":
+                        ok = status == 200 and body["count"] == len(payload)
+                    else:
+                        ok = (status == 200 if kind == "get" else status in (404, 422)) and isinstance(body, dict)
+                except (OSError, http.client.HTTPException, ValueError):
+                    conn.close()
+                    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+                with lock:
+                    results.append((kind, time.perf_counter() - t0, status, ok))
+                    if not ok:
+                        failures.append((kind, payload, status))
+            conn.close()
 
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
