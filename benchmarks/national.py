@@ -47,7 +47,6 @@ def sjoin_baseline(e, n, polys):
 
 
 def section_bulk(args, tmp: Path) -> None:
-    import pandas as pd
 
     import icsgeo
     from icsgeo._index import answers_for

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -242,7 +242,7 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from .postcode import _as_arrow_strings, normalise_postcodes
+    from .postcode import _as_arrow_strings, normalise_arrow
 
     v = _vintage(vintage)
     path = ensure_index(v)
@@ -271,11 +271,7 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
     miss = pc.is_null(pos)
     if pos.null_count:
         # only the rows not found as given are normalised (lower case, no space, junk…)
-        import pandas as pd
-
-        rows = np.flatnonzero(miss.to_numpy(zero_copy_only=False))
-        fixed = normalise_postcodes(pd.Series(raw.take(pa.array(rows)).to_pandas(types_mapper=pd.ArrowDtype), dtype="string"))
-        fixed = pa.array(fixed.to_numpy(dtype=object), pa.string(), from_pandas=True)
+        fixed = normalise_arrow(raw.filter(miss))
         norm = pc.replace_with_mask(raw, miss, fixed)
         found = _positions(fixed, keys, order)
         pos = pc.replace_with_mask(pos, miss, found)
@@ -286,4 +282,4 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
     status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
     answers = answers.set_column(answers.schema.get_field_index("status"), "status", status)
     answers = answers.set_column(answers.schema.get_field_index("postcode"), "postcode", norm)
-    return answers.append_column("vintage", pa.array([v] * len(raw), pa.string()))
+    return answers.append_column("vintage", pa.repeat(pa.scalar(v, pa.string()), len(raw)))

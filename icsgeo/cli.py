@@ -139,7 +139,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
         from ._index import lookup_records
 
         return _print_records(lookup_records(join_split_postcodes(args.postcodes), args.vintage), args.json)
-    from ._assign import ANSWER_COLUMNS, assign, to_records, where
+    from ._assign import assign, to_records, where
 
     if modes != 1:
         raise UsageError("give postcodes, or --input FILE, or --lat/--lon, or --easting/--northing (exactly one)")

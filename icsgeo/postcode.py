@@ -67,23 +67,26 @@ def normalise_postcodes(values: Iterable[object] | "pd.Series") -> "pd.Series":
     (about 0.3 s per million strings); values that are not strings are invalid.
     """
     import pandas as pd
+
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    out = normalise_arrow(_as_arrow_strings(s))
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
+
+
+def normalise_arrow(arr):
+    """The Arrow core of :func:`normalise_postcodes`: a string array in, ``pcds`` or null out."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    index = s.index
-    arr = _as_arrow_strings(s)
     arr = pc.if_else(pc.less_equal(pc.utf8_length(arr), 16), arr, pa.scalar(None, pa.string()))
     compact = pc.utf8_upper(pc.replace_substring_regex(arr, r"[\s\pZ]+", ""))
     ok = pc.fill_null(pc.match_substring_regex(compact, f"^(?:{POSTCODE_PATTERN})$"), False)
     body = pc.binary_join_element_wise(pc.utf8_slice_codeunits(compact, 0, -3), pc.utf8_slice_codeunits(compact, -3), " ")
-    out = pc.if_else(ok, body, pa.scalar(None, pa.string()))
-    return pd.Series(out.to_numpy(zero_copy_only=False), index=index, dtype=object)
+    return pc.if_else(ok, body, pa.scalar(None, pa.string()))
 
 
 def _as_arrow_strings(s: "pd.Series"):
     """An Arrow string array of ``s``; every non-string value (number, bytes, None) becomes null."""
-    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
