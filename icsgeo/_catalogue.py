@@ -33,6 +33,7 @@ KINDS = (
     "registrations",
     "postcodes",
     "codelist",
+    "statistics",
     "documentation",
 )
 
@@ -173,6 +174,7 @@ class Catalogue:
         source: str = "<memory>",
         vintages: Mapping[str, Mapping[str, Any]] | None = None,
         code_changes: Mapping[str, Mapping[str, str]] | None = None,
+        local_folders: tuple[str, ...] = (),
     ):
         self._datasets = dict(datasets)
         self.source = source
@@ -180,6 +182,9 @@ class Catalogue:
         self.vintages: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in (vintages or {}).items()}
         #: code family -> {newer code: older code} for areas whose code changed but not their extent
         self.code_changes: dict[str, dict[str, str]] = {k: dict(v) for k, v in (code_changes or {}).items()}
+        #: folders of a data folder that hold local definitions (a council's neighbourhood layer…):
+        #: what users bring, read through system definitions, never catalogued as national data
+        self.local_folders: tuple[str, ...] = tuple(local_folders)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Catalogue":
@@ -195,6 +200,7 @@ class Catalogue:
             source,
             vintages=raw.get("vintages"),
             code_changes=raw.get("code_changes"),
+            local_folders=tuple(raw.get("local", {}).get("folders", ())),
         )
 
     def vintage(self, vintage: str | int | None) -> dict[str, Any]:

@@ -64,6 +64,21 @@ def practice_map_csv(rows: list[tuple[str, str, str, str, str]]) -> str:
     return PRACTICE_MAP_HEADER + "\n".join(lines) + "\n"
 
 
+def national_files(real: Path) -> set[str]:
+    """The mirror's national reference files (relative paths): every file but the README/PROVENANCE
+    notes and the local definitions in the catalogue's ``local_folders`` (a council's neighbourhood
+    layer is what users bring, read through a system definition, not a catalogue dataset)."""
+    from icsgeo._catalogue import catalogue
+
+    local = catalogue().local_folders
+    out = set()
+    for p in Path(real).rglob("*"):
+        rel = p.relative_to(real)
+        if p.is_file() and p.suffix != ".md" and rel.parts[0] not in local:
+            out.add(rel.as_posix())
+    return out
+
+
 def mirror_with(real: Path, dest: Path, changes: dict | None = None) -> Path:
     """A copy of the data mirror made of symlinks, except the files in ``changes`` (path relative to
     the mirror -> function of the original bytes giving the new bytes), which are written for real."""

@@ -7,6 +7,8 @@ from icsgeo import UnknownDatasetError, catalogue
 from icsgeo._catalogue import KINDS, boundaries_dir
 from icsgeo._read import READERS
 
+from .helpers import national_files
+
 
 def test_every_entry_is_complete():
     cat = catalogue()
@@ -52,11 +54,31 @@ def test_catalogue_ships_with_the_package():
 
 @pytest.mark.realdata
 def test_catalogue_lists_every_file_in_the_mirror(real_data_dir):
-    on_disk = {
-        p.relative_to(real_data_dir).as_posix()
-        for p in real_data_dir.rglob("*")
-        if p.is_file() and p.suffix != ".md"
-    }
+    on_disk = national_files(real_data_dir)
     listed = {e.file for e in catalogue()}
     assert on_disk - listed == set(), "files in the mirror that the catalogue does not know"
     assert listed - on_disk == set(), "catalogue files absent from the mirror"
+
+
+@pytest.mark.realdata
+def test_local_definitions_are_deliberately_not_national_datasets(real_data_dir):
+    # local/ holds what a council or ICB keeps for itself (Sheffield's 16 neighbourhoods by LSOA 2011):
+    # user input for a system definition, never a catalogue entry that every answer would depend on
+    local = catalogue().local_folders
+    assert local == ("local",)
+    held = [p for p in (real_data_dir / "local").rglob("*") if p.is_file() and p.suffix != ".md"]
+    assert held, "the mirror's local/ folder is expected to hold a local neighbourhood layer"
+    assert not [e.id for e in catalogue() if Path(e.file).parts[0] in local]
+
+
+@pytest.mark.realdata
+def test_new_national_files_read_with_their_facts(real_data_dir):
+    from icsgeo import read
+
+    imd = read("imd-2025")
+    assert len(imd) == 33_755 and imd["lsoa21_code"].is_unique
+    assert imd["imd_decile"].between(1, 10).all() and imd["imd_rank"].min() == 1 and imd["imd_rank"].max() == 33_755
+    bgc = read("lsoa21-bgc")
+    assert len(bgc) == 35_672 and bgc.crs.to_epsg() == 27700
+    assert int(bgc["repaired"].sum()) == 8  # invalid as published, repaired on read
+    assert bgc.geometry.is_valid.all()

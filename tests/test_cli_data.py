@@ -8,7 +8,7 @@ import pytest
 
 from icsgeo.cli import main
 
-from .helpers import mirror_with
+from .helpers import mirror_with, national_files
 
 
 def _icsgeo() -> list[str]:
@@ -20,7 +20,7 @@ def _icsgeo() -> list[str]:
 def test_data_json_lists_every_mirror_file_present_and_verified(real_data_dir, capsys):
     assert main(["data", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    on_disk = {p.relative_to(real_data_dir).as_posix() for p in real_data_dir.rglob("*") if p.is_file() and p.suffix != ".md"}
+    on_disk = national_files(real_data_dir)
     assert {r["file"] for r in rows} == on_disk
     for r in rows:
         assert {"id", "file", "present", "verified", "vintage", "rows"} <= set(r)
