@@ -1,8 +1,9 @@
 """icsgeo: England's integrated-care geography (systems, places, neighbourhoods), offline.
 
 Public names are imported on first use, so ``import icsgeo`` (and a single ``icsgeo where``) stays
-light: pandas, geopandas and shapely load only when a verb that needs them is called. Internals live
-in ``_``-prefixed modules; everything public is re-exported here.
+light: pandas, geopandas and shapely load only when a verb that needs them is called. The public API
+is what this package re-exports (and the answer schema, :mod:`icsgeo.answer`); the modules below it
+are layers that import one way only (see the README's Architecture section).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import (
+    BulkInputError,
     DataFileError,
     DataFileHashError,
     DataFileMissingError,
@@ -19,33 +21,47 @@ from .errors import (
     DefinitionError,
     IcsgeoError,
     InvalidPostcodeError,
+    MissingDependencyError,
     UnknownDatasetError,
 )
 
 #: public name -> (module, attribute)
 _LAZY = {
-    "Catalogue": ("_catalogue", "Catalogue"),
-    "Dataset": ("_catalogue", "Dataset"),
-    "catalogue": ("_catalogue", "catalogue"),
-    "fetch": ("_fetch", "fetch"),
-    "locate": ("_fetch", "locate"),
-    "read": ("_read", "read"),
-    "read_text": ("_read", "read_text"),
+    "Catalogue": ("sources.catalogue", "Catalogue"),
+    "Dataset": ("sources.catalogue", "Dataset"),
+    "Vintage": ("sources.catalogue", "Vintage"),
+    "catalogue": ("sources.catalogue", "catalogue"),
+    "fetch": ("sources.fetch", "fetch"),
+    "read": ("sources.read", "read"),
+    "read_text": ("sources.read", "read_text"),
+    "inventory": ("sources.inventory", "inventory"),
+    "data_dir_label": ("sources.inventory", "data_dir_label"),
     "normalise_postcode": ("postcode", "normalise_postcode"),
     "normalise_postcodes": ("postcode", "normalise_postcodes"),
     "Settings": ("settings", "Settings"),
     "get_settings": ("settings", "get_settings"),
-    "geography": ("_geography", "geography"),
-    "Geography": ("_geography", "Geography"),
-    "find_system": ("_geography", "find_system"),
-    "where": ("_assign", "where"),
-    "assign": ("_assign", "assign"),
-    "practices": ("_assign", "practices"),
-    "to_records": ("_assign", "to_records"),
-    "footprints": ("neighbourhoods", "footprints"),
+    "to_records": ("answer", "to_records"),
+    "system_definitions": ("systems", "system_definitions"),
+    "load_system_file": ("systems", "load_system_file"),
     "neighbourhood_lsoas": ("neighbourhoods", "neighbourhood_lsoas"),
     "neighbourhood_table": ("neighbourhoods", "neighbourhood_table"),
-    "system_definitions": ("systems", "system_definitions"),
+    "geography": ("tiers", "geography"),
+    "Geography": ("tiers", "Geography"),
+    "System": ("tiers", "System"),
+    "SYSTEM_COLUMNS": ("tiers", "SYSTEM_COLUMNS"),
+    "PLACE_COLUMNS": ("tiers", "PLACE_COLUMNS"),
+    "build_index": ("index", "build_index"),
+    "index_path": ("index", "index_path"),
+    "notes": ("index", "notes"),
+    "where": ("verbs", "where"),
+    "lookup": ("verbs", "lookup"),
+    "assign": ("verbs", "assign"),
+    "practices": ("verbs", "practices"),
+    "footprints": ("verbs", "footprints"),
+    "answer_file": ("bulk", "answer_file"),
+    "save": ("bulk", "save"),
+    "map_layers": ("maps", "map_layers"),
+    "draw": ("maps", "draw"),
     "show_versions": ("versions", "show_versions"),
 }
 
@@ -60,6 +76,8 @@ __all__ = [
     "DataFormatError",
     "DefinitionError",
     "InvalidPostcodeError",
+    "BulkInputError",
+    "MissingDependencyError",
 ]
 
 
@@ -77,13 +95,18 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._assign import assign, practices, to_records, where
-    from ._catalogue import Catalogue, Dataset, catalogue
-    from ._fetch import fetch, locate
-    from ._geography import Geography, find_system, geography
-    from ._read import read, read_text
-    from .neighbourhoods import footprints, neighbourhood_lsoas, neighbourhood_table
+    from .answer import to_records
+    from .bulk import answer_file, save
+    from .tiers import PLACE_COLUMNS, SYSTEM_COLUMNS, Geography, System, geography
+    from .index import build_index, index_path, notes
+    from .maps import draw, map_layers
+    from .neighbourhoods import neighbourhood_lsoas, neighbourhood_table
     from .postcode import normalise_postcode, normalise_postcodes
     from .settings import Settings, get_settings
-    from .systems import system_definitions
+    from .sources.catalogue import Catalogue, Dataset, Vintage, catalogue
+    from .sources.fetch import fetch
+    from .sources.inventory import data_dir_label, inventory
+    from .sources.read import read, read_text
+    from .systems import load_system_file, system_definitions
     from .versions import show_versions
+    from .verbs import assign, footprints, lookup, practices, where

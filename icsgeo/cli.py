@@ -19,7 +19,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from .inventory import data_dir_label, inventory
+    from icsgeo import data_dir_label, inventory
 
     rows = inventory(count_rows=not args.no_rows)
     bad = [r for r in rows if r.present and not r.verified]
@@ -43,14 +43,14 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_versions(args: argparse.Namespace) -> int:
-    from .versions import show_versions
+    from icsgeo import show_versions
 
     show_versions()
     return EXIT_OK
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .server import serve  # raises MissingDependencyError naming pip install "icsgeo[server]"
+    from .server import serve  # the face beside this one; raises MissingDependencyError naming pip install "icsgeo[server]"
 
     serve(args.host, args.port, args.vintage)
     return EXIT_OK
@@ -62,16 +62,18 @@ class UsageError(Exception):
     """Bad arguments or an unusable input file: exit status 2."""
 
 
-_LABELS = [
-    ("neighbourhood", "neighbourhood"), ("place", "place"), ("system", "system"), ("sicbl", "Sub-ICB"),
-    ("lad", "LAD"), ("lsoa", "LSOA"),
-]
+def _labels() -> list[tuple[str, str]]:
+    """(part, label) in the order the CLI prints them: from the one answer schema."""
+    from .answer import CLI_ORDER, GROUPS
+
+    labels = {g.name: g.label for g in GROUPS}
+    return [(name, labels[name]) for name in CLI_ORDER]
 
 
 def _describe(rec: dict) -> str:
     head = f"{rec['query'] if rec.get('query') is not None else ''}"
     lines = [f"{head}  {rec['status']}" + (f"  ({rec['postcode']})" if rec.get("postcode") and rec["postcode"] != head else "")]
-    for key, label in _LABELS:
+    for key, label in _labels():
         part = rec.get(key)
         if not part:
             continue
@@ -90,18 +92,6 @@ def _describe(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_table(frame, path: str) -> None:
-    from pathlib import Path
-
-    from ._cache import atomic_write
-
-    p = Path(path)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        atomic_write(p, lambda tmp: frame.to_parquet(tmp, index=False))
-    else:
-        atomic_write(p, lambda tmp: frame.to_csv(tmp, index=False))
-
-
 _INWARD = re.compile(r"^[0-9][A-Za-z]{2}$")
 
 
@@ -112,7 +102,7 @@ def join_split_postcodes(words: list[str]) -> list[str]:
     >>> join_split_postcodes(["S1", "2HE", "M1 1AE", "sw1a", "1aa", "S12HE"])
     ['S1 2HE', 'M1 1AE', 'sw1a 1aa', 'S12HE']
     """
-    from .postcode import normalise_postcode
+    from icsgeo import normalise_postcode
 
     out: list[str] = []
     for w in words:
@@ -134,12 +124,11 @@ def _print_records(records: list[dict], as_json: bool) -> int:
 def _cmd_where(args: argparse.Namespace) -> int:
     modes = sum(bool(x) for x in (args.postcodes, args.input, args.lat is not None or args.lon is not None,
                                    args.easting is not None or args.northing is not None))
-    if modes == 1 and args.postcodes and not args.system:
-        # The light path: answers straight from the prebuilt index (pyarrow only, no pandas/geopandas).
-        from ._index import lookup_records
+    if modes == 1 and args.postcodes:
+        from icsgeo import lookup  # light without --system: the prebuilt index, pyarrow only
 
-        return _print_records(lookup_records(join_split_postcodes(args.postcodes), args.vintage), args.json)
-    from ._assign import assign, to_records, where
+        return _print_records(lookup(join_split_postcodes(args.postcodes), vintage=args.vintage, system=args.system), args.json)
+    from icsgeo import BulkInputError, answer_file, assign, to_records
 
     if modes != 1:
         raise UsageError("give postcodes, or --input FILE, or --lat/--lon, or --easting/--northing (exactly one)")
@@ -147,8 +136,6 @@ def _cmd_where(args: argparse.Namespace) -> int:
     if args.input:
         if not args.output:
             raise UsageError("--input needs --output (a .csv or .parquet file)")
-        from ._bulk import BulkInputError, answer_file
-
         points = None
         if args.easting_column or args.northing_column:
             if not (args.easting_column and args.northing_column):
@@ -165,9 +152,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
         total = sum(counts.values())
         print(f"wrote {total:,} rows to {args.output}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())), file=sys.stderr)
         return EXIT_OK if set(counts) <= {"ok"} else EXIT_FAILED
-    if args.postcodes:
-        answers = where(join_split_postcodes(args.postcodes), **opts)
-    elif args.lat is not None or args.lon is not None:
+    if args.lat is not None or args.lon is not None:
         if args.lat is None or args.lon is None:
             raise UsageError("--lat needs --lon")
         answers = assign(lat=[args.lat], lon=[args.lon], **opts)
@@ -194,35 +179,38 @@ def _print_frame(frame, as_json: bool) -> None:
 
 
 def _cmd_systems(args: argparse.Namespace) -> int:
-    from ._geography import geography
+    from icsgeo import SYSTEM_COLUMNS, geography
 
     g = geography(args.vintage)
-    cols = ["code", "ods_code", "name", "places", "population", "registered_patients"]
-    _print_frame(g.systems[cols], args.json)
+    _print_frame(g.systems[SYSTEM_COLUMNS], args.json)
     return EXIT_OK
 
 
 def _cmd_places(args: argparse.Namespace) -> int:
-    from ._geography import find_system
+    from icsgeo import PLACE_COLUMNS, geography
 
-    g, code = find_system(args.system, args.vintage)
-    places = g.places[g.places["system_code"] == code]
-    cols = ["code", "ods_code", "name", "official_name", "population", "registered_patients", "lsoas"]
+    s = geography(args.vintage).system(args.system)
+    places = s.places
     if not args.json:
-        print(f"{places['system_name'].iloc[0]} ({code}), vintage {g.vintage}: {len(places)} places\n")
-    _print_frame(places[cols], args.json)
+        print(f"{s.name} ({s.code}), vintage {s.vintage}: {len(places)} places\n")
+    _print_frame(places[PLACE_COLUMNS], args.json)
     return EXIT_OK
 
 
 def _cmd_practices(args: argparse.Namespace) -> int:
-    from ._geography import geography
+    from icsgeo import BulkInputError, geography, practices, save
 
-    g = geography(args.vintage, args.system)
-    p = g.practices
     if args.system:
-        p = p[p["system_code"].notna()]
+        s = geography(args.vintage).system(args.system)
+        p = practices(s.geography)
+        p = p[p["system_code"] == s.code]
+    else:
+        p = practices(geography(args.vintage))
     if args.output:
-        _write_table(p, args.output)
+        try:
+            save(p, args.output)
+        except BulkInputError as exc:
+            raise UsageError(str(exc)) from exc
         print(f"wrote {len(p):,} practices to {args.output}", file=sys.stderr)
     else:
         cols = ["practice_code", "practice_name", "postcode", "pcn_code", "pcn_name", "place_name", "system_ods_code",
@@ -232,33 +220,24 @@ def _cmd_practices(args: argparse.Namespace) -> int:
 
 
 def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from icsgeo import BulkInputError, geography, save
 
-    from ._cache import atomic_write
-    from ._geography import find_system
-    from .neighbourhoods import footprints
-
-    g, code = find_system(args.system, args.vintage)
-    lsoas = g.lsoas[g.lsoas["system_code"] == code]["lsoa21_code"]
-    fp = footprints(practice_map=g.practice_map, method=args.method, lsoa_codes=lsoas)
-    suffix = Path(args.output).suffix.lower()
-    writers = {
-        ".geojson": lambda tmp: fp.to_crs("EPSG:4326").to_file(tmp, driver="GeoJSON", engine="pyogrio"),
-        ".gpkg": lambda tmp: fp.to_file(tmp, driver="GPKG", layer="neighbourhoods", engine="pyogrio"),
-        ".parquet": lambda tmp: fp.to_parquet(tmp),
-    }
-    if suffix not in writers:
-        raise UsageError(f"--output must end in .geojson, .gpkg or .parquet, not {suffix or '(none)'!r}")
-    atomic_write(Path(args.output), writers[suffix])
-    pieces = fp[~fp["contiguous"]] if "contiguous" in fp else fp.iloc[0:0]
-    print(f"wrote {len(fp)} neighbourhoods of {code} (vintage {g.vintage}, practice map {g.practice_map}, method {args.method}) to {args.output}", file=sys.stderr)
+    s = geography(args.vintage, None, None, args.method).system(args.system)
+    fp = s.neighbourhoods
+    try:
+        save(fp, args.output, layer="neighbourhoods")
+    except BulkInputError as exc:
+        raise UsageError(str(exc)) from exc
+    g = s.geography
+    pieces = fp[~fp["contiguous"]]
+    print(f"wrote {len(fp)} neighbourhoods of {s.code} (vintage {g.vintage}, practice map {g.practice_map}, method {g.method}) to {args.output}", file=sys.stderr)
     if len(pieces):
         print(f"{len(pieces)} footprints are in several pieces: " + ", ".join(f"{n} ({k})" for n, k in zip(pieces["pcn_name"], pieces["parts"])), file=sys.stderr)
     return EXIT_OK
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from .maps import draw
+    from icsgeo import draw
 
     if bool(args.system) == bool(args.system_option):
         raise UsageError("name one system: SYSTEM or --system ID (or 'england')")
@@ -281,27 +260,22 @@ def _cmd_map(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace) -> int:
     import time
 
-    from ._index import build_index, index_path
+    from icsgeo import build_index, catalogue, index_path
 
-    vintages = sorted(_catalogue_vintages()) if args.all else [args.vintage]
+    vintages = sorted(catalogue().vintages) if args.all else [args.vintage]
     for v in vintages:
         t = time.perf_counter()
         fresh = index_path(v).is_file()
         path = build_index(v, progress=None if not args.quiet else False)
         took = time.perf_counter() - t
         state = "up to date" if fresh else "built"
-        print(f"index {v or 'latest'}: {state} in {took:.1f} s: {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+        where = f"{path} ({path.stat().st_size / 1e6:.1f} MB)" if path is not None else "in memory only (the cache cannot be written)"
+        print(f"index {v or 'latest'}: {state} in {took:.1f} s: {where}", file=sys.stderr)
     return EXIT_OK
 
 
-def _catalogue_vintages() -> list[str]:
-    from ._catalogue import catalogue
-
-    return list(catalogue().vintages)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from ._catalogue import catalogue
+    from icsgeo import catalogue
 
     VINTAGES = tuple(sorted(catalogue().vintages))
 
@@ -327,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("postcodes", nargs="*", metavar="POSTCODE")
     w.add_argument("--json", action="store_true", help="print a JSON array, one object per query, in order")
     vintage_opts(w)
-    w.add_argument("--system", help="a custom system definition id; answers outside it are outside_system")
+    w.add_argument("--system", help="a system as `map` takes it (name fragment, GSS/ODS code, definition id or .yaml file): "
+                   "answers outside it are outside_system")
     w.add_argument("--lat", type=float)
     w.add_argument("--lon", type=float)
     w.add_argument("--easting", type=float)
@@ -354,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("practices", help="every practice with its tiers, location and flags")
     vintage_opts(pr)
-    pr.add_argument("--system", help="only the practices located in this custom system")
+    pr.add_argument("--system", help="only the practices located in this system (as `map` takes it)")
     pr.add_argument("--output", metavar="FILE", help=".csv or .parquet")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_practices)
@@ -362,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     nb = sub.add_parser("neighbourhoods", help="write a system's neighbourhood footprints")
     nb.add_argument("system", metavar="SYSTEM")
     vintage_opts(nb)
-    nb.add_argument("--method", choices=("registrations", "modelled"), default="registrations")
+    nb.add_argument("--method", choices=("registrations", "modelled"), default=None,
+                    help="how footprints are made (default: registrations when the files are present, else modelled)")
     nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
     nb.set_defaults(func=_cmd_neighbourhoods)
 

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidPostcodeError",
     "MissingDependencyError",
     "DefinitionError",
+    "BulkInputError",
 ]
 
 
@@ -49,3 +50,8 @@ class MissingDependencyError(IcsgeoError, ImportError):
 
 class DefinitionError(IcsgeoError, ValueError):
     """A custom system/place definition (YAML) that is malformed or refers to unknown codes."""
+
+
+class BulkInputError(IcsgeoError, ValueError):
+    """An input or output file of a bulk run that cannot be used: unreadable, lacking the named
+    column, or of a format icsgeo does not write."""

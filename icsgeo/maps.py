@@ -1,6 +1,5 @@
 """Maps of a system (or of England) from a geography: the layers, the page and the report figure.
 
->>> from icsgeo.maps import map_layers
 >>> layers = map_layers("South Yorkshire", vintage=2026)
 >>> len(layers.places), layers.title
 (4, 'NHS South Yorkshire Integrated Care Board')
@@ -15,20 +14,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._catalogue import catalogue
-from ._geography import Geography, find_system, geography
+from .answers import practices as practice_answers
+from .tiers import Geography, System, geography
+from .sources.catalogue import catalogue
+from .sources.inputs import dataset
 
-__all__ = ["map_layers", "draw", "MapResult"]
+__all__ = ["map_layers", "system_layers", "draw", "MapResult"]
 
 log = logging.getLogger("icsgeo")
 
 def _attribution(g: Geography) -> str:
     """The licence notices of every file the map draws on, each said once (OS years merged)."""
-    ids = [g.spec["systems"], g.spec["places"], "lsoa21-bsc", g.practice_map, "codepoint-open-2025-10"]
+    cat = catalogue()
+    entries = [dataset(g.spec.role(r)) for r in ("systems", "places", "lsoa_shapes", "postcodes")]
+    entries.insert(3, cat.get(g.practice_map))
     sentences: list[str] = []
     years: dict[str, set[str]] = {}
-    for i in ids:
-        for sentence in re.split(r"(?<=\.)\s+", catalogue().get(i).attribution):
+    for entry in entries:
+        for sentence in re.split(r"(?<=\.)\s+", entry.attribution):
             s = sentence.strip()
             m = re.match(r"^(.*database right) (\d{4})\.$", s)
             if m:
@@ -50,7 +53,7 @@ def _date_words(iso) -> str:
 def _practice_points(g: Geography, system_code: str | None):
     import geopandas
 
-    p = g.practices
+    p = practice_answers(g)
     if system_code is not None:
         p = p[p["system_code"] == system_code]
     p = p[p["easting"].notna() & ~p["is_unallocated"].fillna(False)] if "is_unallocated" in p else p[p["easting"].notna()]
@@ -69,9 +72,9 @@ def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods:
         nb = g.neighbourhoods if neighbourhoods else None
         return MapLayers(
             title=f"England: {len(g.systems)} systems, {len(g.places)} places",
-            subtitle=f"{g.spec['label']}"
+            subtitle=f"{g.spec.label}"
             + (f"; neighbourhoods: {len(nb)} PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map, "
-               f"footprints by registrations" if nb is not None and len(nb) else ""),
+               f"footprints by {g.method}" if nb is not None and len(nb) else ""),
             system=g.systems[["code", "name", "geometry"]],
             places=g.places[["code", "name", "geometry"]],
             neighbourhoods=nb,
@@ -79,23 +82,30 @@ def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods:
             england=g.systems[["code", "name", "geometry"]],
             attribution=_attribution(g),
         )
-    g, code = find_system(system, None if vintage is None else str(vintage))
-    sys_row = g.systems[g.systems["code"] == code]
-    places = g.places[g.places["system_code"] == code]
-    nb = None
-    if neighbourhoods:
-        nb = g.neighbourhoods_in(code)
+    chosen = geography(None if vintage is None else str(vintage)).system(system)
+    return system_layers(chosen, neighbourhoods=neighbourhoods, practices=practices)
+
+
+def system_layers(chosen: System, *, neighbourhoods: bool = True, practices: bool = True):
+    """The :class:`icsgeo.render.MapLayers` of one :class:`icsgeo.geography.System`."""
+    from .render import MapLayers
+
+    g, code = chosen.geography, chosen.code
+    sys_row = chosen.boundary
+    places = chosen.places
+    nb = chosen.neighbourhoods if neighbourhoods else None
     national = geography(g.vintage)
-    label = f"{sys_row['name'].iloc[0]}" + (" (2021)" if g.definition is not None and g.vintage == "2021" and "2021" in (g.definition.id or "") else "")
     sub = f"{len(places)} places"
     if nb is not None and len(nb):
         sub += (f"; {len(nb)} neighbourhoods: PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map, "
-                f"footprints by {nb['method'].mode().iloc[0]} ({_date_words(str(nb['registrations_date'].iloc[0]).split(';')[0])})")
+                f"footprints by {nb['method'].mode().iloc[0]}")
+        if nb["registrations_date"].notna().any():
+            sub += f" ({_date_words(str(nb['registrations_date'].dropna().iloc[0]).split(';')[0])})"
     england = national.systems[["code", "name", "geometry"]]
     if g.definition is not None:  # the custom system drawn over England's systems of its vintage
         england = pd.concat([england, sys_row[["code", "name", "geometry"]]], ignore_index=True)
     return MapLayers(
-        title=label + (" ICS" if g.definition is not None and g.vintage == "2021" else ""),
+        title=chosen.title,
         subtitle=sub,
         system=sys_row[["code", "name", "geometry"]],
         places=places[["code", "name", "geometry"]],

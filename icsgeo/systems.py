@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._catalogue import boundaries_dir
+from .sources.catalogue import boundaries_dir
 from .errors import DefinitionError
 
 __all__ = ["PlaceDefinition", "SystemDefinition", "system_definition", "system_definitions", "parse_system_definition"]
@@ -51,6 +51,8 @@ class SystemDefinition:
     places: tuple[PlaceDefinition, ...]
     source: str = ""
     path: str | None = field(default=None, compare=False)
+    #: what maps and reports call it (default: ``name``), e.g. "South Yorkshire and Bassetlaw (2021) ICS"
+    title: str | None = None
 
 
 def parse_system_definition(raw: Any, *, origin: str = "<memory>") -> SystemDefinition:
@@ -61,15 +63,18 @@ def parse_system_definition(raw: Any, *, origin: str = "<memory>") -> SystemDefi
 
     if not isinstance(raw, Mapping):
         raise fail("a system definition must be a mapping with id, name and places")
-    unknown = set(raw) - {"id", "name", "code", "ods_code", "vintage", "source", "places", "description"}
+    unknown = set(raw) - {"id", "name", "title", "code", "ods_code", "vintage", "source", "places", "description"}
     if unknown:
-        raise fail(f"unknown keys {sorted(unknown)}; allowed: id, name, code, ods_code, vintage, source, places")
+        raise fail(f"unknown keys {sorted(unknown)}; allowed: id, name, title, code, ods_code, vintage, source, places")
     id_ = raw.get("id")
     if not isinstance(id_, str) or not _ID.match(id_):
         raise fail(f"id {id_!r} must be lower-case letters, digits and hyphens")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail("name is required")
+    title = raw.get("title")
+    if title is not None and (not isinstance(title, str) or not title.strip()):
+        raise fail("title, when given, must be a non-empty string")
     places_raw = raw.get("places")
     if not isinstance(places_raw, list) or not places_raw:
         raise fail("places must be a non-empty list")
@@ -108,7 +113,7 @@ def parse_system_definition(raw: Any, *, origin: str = "<memory>") -> SystemDefi
     vintage = str(raw.get("vintage", "2023"))
     return SystemDefinition(
         id=id_, name=name.strip(), code=raw.get("code"), ods_code=raw.get("ods_code"), vintage=vintage,
-        places=tuple(places), source=str(raw.get("source", "")), path=origin,
+        places=tuple(places), source=str(raw.get("source", "")), path=origin, title=title.strip() if title else None,
     )
 
 

@@ -6,7 +6,7 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-from icsgeo._catalogue import Catalogue
+from icsgeo.sources.catalogue import Catalogue
 
 
 def sha256(path: Path) -> str:
@@ -68,7 +68,7 @@ def national_files(real: Path) -> set[str]:
     """The mirror's national reference files (relative paths): every file but the README/PROVENANCE
     notes and the local definitions in the catalogue's ``local_folders`` (a council's neighbourhood
     layer is what users bring, read through a system definition, not a catalogue dataset)."""
-    from icsgeo._catalogue import catalogue
+    from icsgeo.sources.catalogue import catalogue
 
     local = catalogue().local_folders
     out = set()

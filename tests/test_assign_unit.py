@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-import icsgeo._assign as assign_mod
-import icsgeo._geography as geography_mod
+from icsgeo.answer import ANSWER_COLUMNS, to_records
 from icsgeo.cli import join_split_postcodes
+from icsgeo.locate import lsoa_of_points, lsoa_of_points_dask
 
 #   LSOA A (LAD L1) | LSOA B (LAD L2)       each square 1 km, south-west corner at (400000, 300000)
 #   ----------------+----------------
@@ -24,18 +24,16 @@ LADS = {"E01000001": "E06000001", "E01000002": "E06000002", "E01000003": "E06000
 
 
 @pytest.fixture
-def toy(monkeypatch):
+def toy():
     polys = geopandas.GeoDataFrame({"code": list(SQUARES)}, geometry=list(SQUARES.values()), crs="EPSG:27700")
-    base = pd.DataFrame({"lsoa21_code": list(LADS), "lad_code": list(LADS.values())})
-    monkeypatch.setattr(assign_mod, "_lsoa_polygons", lambda: polys)
-    monkeypatch.setattr(geography_mod, "lsoa_base", lambda: base)
-    return polys
+    lads = pd.DataFrame({"lsoa21_code": list(LADS), "lad_code": list(LADS.values())})
+    return {"polygons": polys, "lsoa_lads": lads}
 
 
 def test_points_inside_on_an_edge_outside_and_missing(toy):
     e = np.array([400_500, 401_000, 402_300, 409_000, np.nan, 401_500])
     n = np.array([301_500, 301_500, 300_500, 309_000, 300_000, 300_500])
-    r = assign_mod.lsoa_of_points(e, n, max_distance=1_000)
+    r = lsoa_of_points(e, n, polygons=toy["polygons"], max_distance=1_000)
     assert len(r) == 6  # every row out, in order
     assert r.loc[0, "lsoa21_code"] == "E01000001" and r.loc[0, "lsoa_method"] == "point in polygon"
     assert r.loc[1, "lsoa21_code"] in ("E01000001", "E01000002")  # on the shared edge: one answer, not two rows
@@ -47,13 +45,13 @@ def test_points_inside_on_an_edge_outside_and_missing(toy):
 
 def test_edge_answer_is_deterministic(toy):
     e, n = np.full(100, 401_000.0), np.full(100, 301_500.0)
-    assert assign_mod.lsoa_of_points(e, n)["lsoa21_code"].nunique() == 1
+    assert lsoa_of_points(e, n, polygons=toy["polygons"])["lsoa21_code"].nunique() == 1
 
 
 def test_official_lad_moves_a_point_to_the_nearest_lsoa_of_that_lad(toy):
     # 50 m inside B (LAD E06000002) but officially in LAD E06000001: the generalised edge is wrong
-    r = assign_mod.lsoa_of_points(np.array([401_050.0, 401_050.0]), np.array([301_500.0, 301_500.0]),
-                                  lad_hint=["E06000001", "E06000002"])
+    r = lsoa_of_points(np.array([401_050.0, 401_050.0]), np.array([301_500.0, 301_500.0]), polygons=toy["polygons"],
+                       lsoa_lads=toy["lsoa_lads"], lad_hint=["E06000001", "E06000002"])
     assert r.loc[0, "lsoa21_code"] == "E01000001" and r.loc[0, "lsoa_method"] == "nearest in official LAD"
     assert r.loc[0, "spatial_lsoa21_code"] == "E01000002"
     assert r.loc[1, "lsoa21_code"] == "E01000002" and r.loc[1, "lsoa_method"] == "point in polygon"
@@ -66,8 +64,8 @@ def test_split_postcodes_on_the_command_line_are_joined():
 
 
 def test_records_nest_and_null_unknown_parts():
-    frame = pd.DataFrame([{c: None for c in assign_mod.ANSWER_COLUMNS} | {"query": "x", "status": "invalid", "vintage": "2026"}])
-    rec = assign_mod.to_records(frame)[0]
+    frame = pd.DataFrame([{c: None for c in ANSWER_COLUMNS} | {"query": "x", "status": "invalid", "vintage": "2026"}])
+    rec = to_records(frame)[0]
     assert rec["status"] == "invalid" and rec["query"] == "x"
     for part in ("lsoa", "neighbourhood", "place", "system", "sicbl", "lad", "location"):
         assert rec[part] is None
@@ -77,7 +75,12 @@ def test_dask_engine_gives_the_local_answers(toy):
     pytest.importorskip("dask_geopandas")
     e = np.array([400_500, 401_000, 402_300, 409_000, np.nan, 401_500] * 50, dtype=float)
     n = np.array([301_500, 301_500, 300_500, 309_000, 300_000, 300_500] * 50, dtype=float)
-    local = assign_mod.lsoa_of_points(e, n)
-    dask = assign_mod._lsoa_of_points_dask(e, n, npartitions=4)
+    local = lsoa_of_points(e, n, polygons=toy["polygons"])
+    dask = lsoa_of_points_dask(e, n, polygons=toy["polygons"], npartitions=4)
     assert len(dask) == len(e)
     pd.testing.assert_series_equal(dask["lsoa21_code"].fillna("-"), local["lsoa21_code"].fillna("-"), check_names=False)
+
+
+def test_a_lad_hint_without_the_lsoa_lad_table_is_a_clear_error(toy):
+    with pytest.raises(ValueError, match="lsoa_lads"):
+        lsoa_of_points(np.array([401_050.0]), np.array([301_500.0]), polygons=toy["polygons"], lad_hint=["E06000001"])

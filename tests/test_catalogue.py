@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from icsgeo import UnknownDatasetError, catalogue
-from icsgeo._catalogue import KINDS, boundaries_dir
-from icsgeo._read import READERS
+from icsgeo.sources.catalogue import KINDS, boundaries_dir
+from icsgeo.sources.read import READERS
 
 from .helpers import national_files
 

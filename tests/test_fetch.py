@@ -5,7 +5,7 @@ import os
 import pytest
 
 from icsgeo import DataFileHashError, DataFileMissingError, fetch, read
-from icsgeo._catalogue import Catalogue
+from icsgeo.sources.catalogue import Catalogue
 
 from .helpers import PRACTICE_MAP_COLUMNS, practice_map_csv, sha256, zip_one
 

@@ -3,7 +3,7 @@
 import pytest
 
 from icsgeo.cli import main
-from icsgeo._geography import find_system, geography
+from icsgeo import geography
 from icsgeo.neighbourhoods import footprints
 
 pytestmark = pytest.mark.realdata
@@ -28,12 +28,13 @@ def test_2026_recoded_places_are_built_by_space_and_say_so():
 
 
 def test_south_yorkshire_places_by_vintage():
-    g26, code = find_system("South Yorkshire", 2026)
-    assert code == "E54000061"
-    places = g26.places[g26.places["system_code"] == code]
-    assert sorted(places["name"]) == ["Barnsley", "Doncaster", "Rotherham", "Sheffield"]
-    g21, code21 = find_system("E54000009", 2021)
-    assert sorted(g21.places[g21.places["system_code"] == code21]["name"]) == ["Barnsley", "Bassetlaw", "Doncaster", "Rotherham", "Sheffield"]
+    sy = geography(2026).system("South Yorkshire")
+    assert sy.code == "E54000061" and sy.ods_code == "QF7"
+    assert sorted(sy.places["name"]) == ["Barnsley", "Doncaster", "Rotherham", "Sheffield"]
+    assert geography(2026).system("qf7").code == "E54000061"  # ODS codes, any case
+    syb = geography(2021).system("E54000009")
+    assert sorted(syb.places["name"]) == ["Barnsley", "Bassetlaw", "Doncaster", "Rotherham", "Sheffield"]
+    assert (syb.lsoas["system_code"] == "E54000009").all() and syb.lsoas["place_code"].isin(syb.places["code"]).all()
 
 
 @pytest.mark.parametrize("system, names, total", [
@@ -49,21 +50,30 @@ def test_custom_systems(system, names, total):
 
 
 def test_south_yorkshire_neighbourhoods_cover_every_lsoa_and_report_pieces():
-    g, code = find_system("South Yorkshire", 2026)
-    lsoas = g.lsoas[g.lsoas["system_code"] == code]["lsoa21_code"]
+    lsoas = geography(2026).system("South Yorkshire").lsoas["lsoa21_code"]
     fp = footprints(practice_map="gp-practice-map-2026-01", lsoa_codes=lsoas)
     assert fp["lsoas"].sum() == len(lsoas) == 860
     assert len(fp) == 29 and "U" not in set(fp["pcn_code"])
     assert (fp["contiguous"] == (fp["parts"] == 1)).all() and fp["parts"].min() >= 1
 
 
-def test_find_system_errors_are_helpful():
+def test_system_errors_are_helpful():
     from icsgeo.errors import DefinitionError
 
+    g = geography(2026)
     with pytest.raises(DefinitionError, match="matches"):
-        find_system("London", 2026)
+        g.system("London")
     with pytest.raises(DefinitionError, match="icsgeo systems"):
-        find_system("Atlantis", 2026)
+        g.system("Atlantis")
+    with pytest.raises(DefinitionError, match="names a file"):
+        g.system("../../etc/x.yaml", files=False)
+
+
+def test_a_definition_is_a_system_in_its_own_vintage_unless_one_is_chosen():
+    syb = geography().system("south-yorkshire-and-bassetlaw-2021")
+    assert syb.vintage == "2021" and syb.code == "E54000009" and len(syb.places) == 5
+    assert syb.title == "South Yorkshire and Bassetlaw (2021) ICS"
+    assert geography(2026).system("south-yorkshire-and-bassetlaw-2021").vintage == "2026"
 
 
 def test_listing_commands(capsys, tmp_path):

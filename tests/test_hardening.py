@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import icsgeo
 from icsgeo import cli
-from icsgeo._assign import STATUSES as _WHERE_STATUSES
+from icsgeo.answer import STATUSES as _WHERE_STATUSES
 
 pytestmark = pytest.mark.realdata
 

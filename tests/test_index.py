@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import icsgeo
-from icsgeo._index import index_path, lookup_records
+from icsgeo import index_path, lookup
 from icsgeo.cli import main
 
 from .helpers import mirror_with
@@ -18,13 +18,29 @@ pytestmark = pytest.mark.realdata
 SAMPLE = ["S1 2HE", "s80 1aa", "CM11AE", "EH1 1YZ", "CF10 1AA", "SW1A 0ZZ", "junk", "", "B29 6XE", "TR21 0HE"]
 
 
-def test_light_path_answers_exactly_as_the_full_path():
-    from icsgeo._assign import _geo, _where, to_records
+#: What the SAMPLE postcodes are, checked by hand against the files (status, system, place, LAD).
+EXPECTED = [
+    ("ok", "E54000061", "Sheffield", "E08000039"),               # S1 2HE: Sheffield city centre
+    ("ok", "E54000060", "Bassetlaw", "E07000171"),               # S80 1AA: Worksop (Nottinghamshire ICB since 2022)
+    ("ok", "E54000066", "Essex ICB - 06Q", "E07000070"),         # CM1 1AE: Chelmsford (NHS Essex ICB from April 2026)
+    ("outside_england", None, None, None),                       # EH1 1YZ: Edinburgh
+    ("outside_england", None, None, None),                       # CF10 1AA: Cardiff
+    ("not_found", None, None, None),                             # SW1A 0ZZ: well-formed, no such postcode
+    ("invalid", None, None, None), ("invalid", None, None, None),
+    ("ok", "E54000055", "Birmingham and Solihull ICB - 15E", "E08000025"),  # B29 6XE: two LADs, so its official name
+    ("ok", "E54000036", "Cornwall", "E06000053"),                # TR21 0HE: St Mary's, Isles of Scilly
+]
 
-    light = lookup_records(SAMPLE)
-    full = to_records(_where(SAMPLE, _geo(None, None)))
-    assert light == full
-    assert [r["status"] for r in light][:7] == ["ok", "ok", "ok", "outside_england", "outside_england", "not_found", "invalid"]
+
+def test_single_lookups_give_the_known_answers_on_both_paths():
+    light = lookup(SAMPLE)  # Parquet row groups, pyarrow only
+    frame = icsgeo.where(SAMPLE)  # the whole index in memory, Arrow take
+    for rec, (_, row), (status, system, place, lad) in zip(light, frame.iterrows(), EXPECTED):
+        assert rec["status"] == row["status"] == status, rec
+        assert (rec["system"] or {}).get("code") == system and (rec["place"] or {}).get("name") == place, rec
+        assert (rec["lad"] or {}).get("code") == lad, rec
+        assert (row["system_code"] if isinstance(row["system_code"], str) else None) == system
+    assert light[0]["neighbourhood"]["code"] == "U39345" and light[0]["lsoa"]["code"] == "E01033264"
 
 
 def test_single_lookup_imports_no_pandas_geopandas_or_shapely():
@@ -48,7 +64,7 @@ def test_index_follows_its_inputs(real_data_dir, tmp_path, monkeypatch):
 
 
 def test_bulk_streams_in_batches_and_keeps_order(tmp_path, monkeypatch):
-    import icsgeo._bulk as bulk
+    import icsgeo.bulk as bulk
 
     monkeypatch.setattr(bulk, "CSV_BLOCK_BYTES", 2_048)  # many small batches
     rows = (SAMPLE * 60)[:500]

@@ -25,7 +25,7 @@ def _no_remote_assets(html: str) -> None:
 
 
 def test_south_yorkshire_map_is_small_self_contained_and_renders_offline(browser, tmp_path, capsys):
-    from icsgeo import find_system
+    from icsgeo import geography
 
     out, png = ARTIFACTS / "syb.html", ARTIFACTS / "syb.png"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -33,8 +33,7 @@ def test_south_yorkshire_map_is_small_self_contained_and_renders_offline(browser
     assert "4 places" in capsys.readouterr().err
     assert out.stat().st_size <= 1.5e6 and png.stat().st_size > 50_000
     _no_remote_assets(out.read_text(encoding="utf-8"))
-    g, code = find_system("South Yorkshire")
-    expected_nbh = len(g.neighbourhoods_in(code))
+    expected_nbh = len(geography().system("South Yorkshire").neighbourhoods)
     assert expected_nbh >= 25
     v = Visit(browser, out)
     try:

@@ -23,7 +23,10 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from icsgeo import areas
 from icsgeo import neighbourhoods as nb
+from icsgeo import registrations as reg
+from icsgeo.neighbourhoods import gravity, rules
 
 S = "string"
 
@@ -65,9 +68,9 @@ def toy():
         ["practice_code", "lsoa_code", "patients", "lsoa_kind"],
     )  # fmt: skip
     english = lsoas["lsoa21_code"]
-    converted = nb._to_lsoa21(national, nb._lsoa11_weights(lookup, population), english)
+    converted = reg.to_lsoa21(national, reg.lsoa11_weights(lookup, population), english)
     empty = _frame([], ["practice_code", "lsoa_code", "patients", "lsoa_kind"], patients="int64")
-    regs_all = nb._combine_registrations(converted, nb._classify_lsoa21(empty, english))
+    regs_all = reg.combine_registrations([(converted, "2023-07 national"), (reg.classify_lsoa21(empty, english), "2025-10 QNC")])
     return dict(lookup=lookup, population=population, lsoas=lsoas, practices=practices, national=national,
                 english=english, regs_all=regs_all)  # fmt: skip
 
@@ -78,8 +81,8 @@ def _english(regs_all):
 
 def _assignment(toy, plurality=True):
     regs = _english(toy["regs_all"])
-    plural = nb._plurality(regs, toy["practices"]) if plurality else None
-    out = nb._assign(toy["lsoas"], toy["practices"], plural, nb._modelled(toy["lsoas"], toy["practices"]))
+    plural = rules.plurality(regs, toy["practices"]) if plurality else None
+    out = rules.assign_lsoas(toy["lsoas"], toy["practices"], plural, gravity.modelled(toy["lsoas"], toy["practices"]))
     return out.set_index("lsoa21_code")
 
 
@@ -87,7 +90,7 @@ def _assignment(toy, plurality=True):
 
 
 def test_split_lsoa_shares_patients_by_population(toy):
-    w = nb._lsoa11_weights(toy["lookup"], toy["population"]).set_index("lsoa21_code")["weight"]
+    w = reg.lsoa11_weights(toy["lookup"], toy["population"]).set_index("lsoa21_code")["weight"]
     assert w["C1"] == pytest.approx(0.75) and w["C2"] == pytest.approx(0.25) and w["A21"] == 1.0
     regs = _english(toy["regs_all"]).set_index(["lsoa21_code", "practice_code"])["patients"]
     assert regs[("C1", "P1")] == pytest.approx(30.0) and regs[("C2", "P1")] == pytest.approx(10.0)
@@ -98,7 +101,7 @@ def test_split_lsoa_shares_patients_by_population(toy):
 def test_split_children_without_population_share_equally():
     lookup = _frame([("K11", "K1", "S"), ("K11", "K2", "S")], ["lsoa11_code", "lsoa21_code", "change"])
     population = _frame([("K1", 0), ("K2", 0)], ["lsoa21_code", "population"])
-    assert nb._lsoa11_weights(lookup, population)["weight"].tolist() == [0.5, 0.5]
+    assert reg.lsoa11_weights(lookup, population)["weight"].tolist() == [0.5, 0.5]
 
 
 def test_excluded_patients_are_counted_not_dropped(toy):
@@ -110,10 +113,10 @@ def test_excluded_patients_are_counted_not_dropped(toy):
 
 
 def test_newer_extract_replaces_the_practices_it_covers(toy):
-    converted = nb._to_lsoa21(toy["national"], nb._lsoa11_weights(toy["lookup"], toy["population"]), toy["english"])
+    converted = reg.to_lsoa21(toy["national"], reg.lsoa11_weights(toy["lookup"], toy["population"]), toy["english"])
     newer = _frame([("P2", "B21", 80, "england"), ("P2", "EMPTY", 4, "pseudo")],
                    ["practice_code", "lsoa_code", "patients", "lsoa_kind"])  # fmt: skip
-    both = nb._combine_registrations(converted, nb._classify_lsoa21(newer, toy["english"]))
+    both = reg.combine_registrations([(converted, "2023-07 national"), (reg.classify_lsoa21(newer, toy["english"]), "2025-10 QNC")])
     p2 = both[both["practice_code"] == "P2"]
     assert set(p2["source"]) == {"2025-10 QNC"}
     assert p2["patients"].sum() == 84.0  # the 2023 rows of P2 (A, B, C, Wales) are gone
@@ -138,7 +141,7 @@ def test_plurality_winner_confidence_and_runner_up(toy):
 def test_u_is_never_a_neighbourhood(toy):
     a = _assignment(toy)
     assert "U" not in set(a["pcn_code"].dropna()) and "U" not in set(a["runner_up_pcn_code"].dropna())
-    table = nb._pcn_table(toy["practices"], a.reset_index(), toy["regs_all"], toy["population"])
+    table = rules.pcn_table(toy["practices"], a.reset_index(), toy["regs_all"], toy["population"])
     assert "U" not in set(table["pcn_code"]) and set(table["pcn_code"]) == {"X", "Y", "Z"}
 
 
@@ -147,7 +150,7 @@ def test_lsoa_without_real_pcn_patients_falls_back_to_the_model(toy):
     # F21: only the U practice and the closed practice hold its patients
     assert a.loc["F21", "method"] == "modelled" and a.loc["F21", "pcn_code"] == "X"
     assert a.loc["F21", "patients"] == 0.0
-    m = nb._modelled(toy["lsoas"], toy["practices"]).set_index("lsoa21_code")
+    m = gravity.modelled(toy["lsoas"], toy["practices"]).set_index("lsoa21_code")
     assert a.loc["F21", "confidence"] == m.loc["F21", "confidence"] and 0.5 < a.loc["F21", "confidence"] < 1
     assert a.loc["F21", "runner_up_pcn_code"] == "Y"
     assert a.loc["D21", "method"] == "modelled" and a.loc["D21", "pcn_code"] == "Y"
@@ -158,7 +161,7 @@ def test_unclaimed_lsoa_is_reported_not_dropped(toy):
     assert len(a) == len(toy["lsoas"]) and a.index.is_unique
     assert a.loc["E21", "method"] == "unassigned" and pd.isna(a.loc["E21", "pcn_code"])
     assert np.isnan(a.loc["E21", "confidence"])
-    fp = nb._footprints(_toy_polygons(toy, a))
+    fp = rules.dissolve_footprints(_toy_polygons(toy, a))
     assert "E21" not in set(fp["pcn_code"]) and fp["lsoas"].sum() == 6
 
 
@@ -170,7 +173,7 @@ def test_modelled_only(toy):
 
 def test_ties_go_to_the_lowest_pcn_code(toy):
     regs = _frame([("A21", "P2", 5.0), ("A21", "P1", 5.0)], ["lsoa21_code", "practice_code", "patients"])
-    p = nb._plurality(regs, toy["practices"]).iloc[0]
+    p = rules.plurality(regs, toy["practices"]).iloc[0]
     assert (p["pcn_code"], p["runner_up_pcn_code"], p["confidence"]) == ("X", "Y", 0.5)
 
 
@@ -198,22 +201,22 @@ def test_deterrence_decays_with_distance_and_other_areas():
          ("lad", "C", "S1", 0.0, 1000.0, 1.0, "D2", "W3"), ("sicbl", "D", "S2", 0.0, -2000.0, 1.0, "D3", "W4")],
         ("practice_code", "pcn_code", "sicbl_code", "easting", "northing", "list_size", "lad_code", "ward_code"),
     )  # fmt: skip
-    c = nb._candidates(lsoas, practices, 50)
-    f = pd.Series(nb._deterrence(c, nb._Gravity())[0], index=c.practice_codes[c.practice[0]])
+    c = gravity.candidates(lsoas, practices, 50)
+    f = pd.Series(gravity.deterrence(c, gravity.Gravity())[0], index=c.practice_codes[c.practice[0]])
     near = 1.8**-3
     assert f["same"] == pytest.approx(near) and f["ward"] == pytest.approx(near * 0.5)
     assert f["lad"] == pytest.approx(near * 0.3 * 0.5)
     assert f["sicbl"] == pytest.approx(2.8**-3 * 0.2 * 0.3 * 0.5)
     # without the area columns no same-area factor applies
-    plain = nb._candidates(lsoas[["lsoa21_code", "sicbl_code", "easting", "northing"]], practices.drop(columns=["lad_code", "ward_code"]), 50)
-    g = pd.Series(nb._deterrence(plain, nb._Gravity())[0], index=plain.practice_codes[plain.practice[0]])
+    plain = gravity.candidates(lsoas[["lsoa21_code", "sicbl_code", "easting", "northing"]], practices.drop(columns=["lad_code", "ward_code"]), 50)
+    g = pd.Series(gravity.deterrence(plain, gravity.Gravity())[0], index=plain.practice_codes[plain.practice[0]])
     assert g["lad"] == pytest.approx(near) and g["sicbl"] == pytest.approx(2.8**-3 * 0.2)
 
 
 def test_one_lsoa_shares_its_flow_by_list_size_whatever_the_distance():
     """Balancing makes each practice's inflow its list size: with one LSOA, its shares are the list-size shares."""
     practices = _practices([("P1", "X", "S1", 100.0, 0.0, 1000.0), ("P2", "Y", "S1", 3000.0, 0.0, 3000.0)])
-    m = nb._modelled(_line([0.0]), practices).iloc[0]
+    m = gravity.modelled(_line([0.0]), practices).iloc[0]
     assert (m["pcn_code"], m["runner_up_pcn_code"]) == ("Y", "X")  # the far, large practice
     assert m["confidence"] == pytest.approx(0.75, abs=1e-6)
 
@@ -227,16 +230,16 @@ def test_gravity_follows_list_sizes_where_nearest_practice_does_not():
     regs = pd.DataFrame({"lsoa21_code": ["L100", "L100", "L700", "L700", "L1300", "L1900"],
                          "practice_code": ["PS", "PB", "PS", "PB", "PB", "PB"],
                          "patients": [800.0, 200.0, 200.0, 800.0, 1000.0, 1000.0]})  # fmt: skip
-    truth = nb._plurality(regs, practices).set_index("lsoa21_code")["pcn_code"]
-    for smoothing in (nb._Smoothing(), nb._NO_SMOOTHING):
-        m = nb._modelled(lsoas, practices, smoothing=smoothing).set_index("lsoa21_code")
+    truth = rules.plurality(regs, practices).set_index("lsoa21_code")["pcn_code"]
+    for smoothing in (gravity.Smoothing(), gravity.NO_SMOOTHING):
+        m = gravity.modelled(lsoas, practices, smoothing=smoothing).set_index("lsoa21_code")
         assert (m["pcn_code"] == truth.reindex(m.index)).all(), smoothing
     assert m.loc["L700", "confidence"] == pytest.approx(0.778, abs=1e-3)
-    c = nb._candidates(lsoas, practices, 50)
-    nearest = c.pcn_codes[c.pair_pcn[nb._pick(c, nb._pcn_shares(c, nb._nearest_shares(c)))[0]]]
+    c = gravity.candidates(lsoas, practices, 50)
+    nearest = c.pcn_codes[c.pair_pcn[gravity.pick(c, gravity.pcn_shares(c, gravity.nearest_shares(c)))[0]]]
     assert nearest.tolist() == ["Y", "Y", "X", "X"]
     # the balanced inflows are the list sizes (rescaled to the population: here the same)
-    _, shares = nb._balance(c, nb._deterrence(c, nb._Gravity()), 30)
+    _, shares = gravity.balance(c, gravity.deterrence(c, gravity.Gravity()), 30)
     inflow = np.bincount(c.practice.ravel(), weights=(shares * c.population[:, None]).ravel())
     assert inflow == pytest.approx(c.size, rel=1e-6) and c.size.tolist() == [1000.0, 3000.0]
 
@@ -245,42 +248,42 @@ def test_neighbour_smoothing_blends_the_nearest_lsoas_shares():
     """s' = 0.65 s + 0.35 sum_k w_k s_k, w ~ exp(-d / 600 m) over the other LSOAs (here 3 of them)."""
     lsoas = _line([0.0, 300.0, 600.0, 2000.0])
     practices = _practices([("P1", "X", "S1", 0.0, 100.0, 1.0), ("P2", "Y", "S1", 600.0, 100.0, 1.0)])
-    c = nb._candidates(lsoas, practices, 50)
+    c = gravity.candidates(lsoas, practices, 50)
     s = np.array([0.52, 0.48, 0.1, 0.9, 0.2, 0.8, 0.5, 0.5])  # pairs: (L0, X), (L0, Y), (L300, X), ...
     assert c.pair_row.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and c.pcn_codes[c.pair_pcn].tolist() == ["X", "Y"] * 4
-    out = nb._smooth(c, s, nb._Smoothing())
+    out = gravity.smooth(c, s, gravity.Smoothing())
     w = np.exp(-np.array([300.0, 600.0, 2000.0]) / 600.0)
     w /= w.sum()
     x0 = 0.65 * 0.52 + 0.35 * (w[0] * 0.1 + w[1] * 0.2 + w[2] * 0.5)
     assert out[0] == pytest.approx(x0) and out[0] + out[1] == pytest.approx(1.0)
-    win, runner = nb._pick(c, out)
+    win, runner = gravity.pick(c, out)
     assert c.pcn_codes[c.pair_pcn[win[0]]] == "Y"  # L0 leaned to X by itself; its neighbours pull it to Y
-    assert nb._smooth(c, s, nb._NO_SMOOTHING) is s
+    assert gravity.smooth(c, s, gravity.NO_SMOOTHING) is s
 
 
 def test_ties_in_the_model_go_to_the_lowest_pcn_code():
     practices = _practices([("P1", "B", "S1", -500.0, 0.0, 1.0), ("P2", "A", "S1", 500.0, 0.0, 1.0)])
-    m = nb._modelled(_line([0.0]), practices).iloc[0]
+    m = gravity.modelled(_line([0.0]), practices).iloc[0]
     assert (m["pcn_code"], m["runner_up_pcn_code"], m["confidence"]) == ("A", "B", pytest.approx(0.5))
 
 
 def test_list_sizes_missing_get_the_sub_icb_location_median():
     practices = pd.DataFrame({"sicbl_code": ["S1", "S1", "S1", "S1", "S1", "S2", "S2", "S3"],
                               "list_size": [100.0, 300.0, 500.0, np.nan, 0.0, 1000.0, np.nan, np.nan]})  # fmt: skip
-    assert nb._attractions(practices).tolist() == [100.0, 300.0, 500.0, 300.0, 300.0, 1000.0, 1000.0, 400.0]
-    assert nb._attractions(practices.drop(columns="list_size")).tolist() == [1.0] * 8
+    assert gravity.attractions(practices).tolist() == [100.0, 300.0, 500.0, 300.0, 300.0, 1000.0, 1000.0, 400.0]
+    assert gravity.attractions(practices.drop(columns="list_size")).tolist() == [1.0] * 8
 
 
 def test_a_recoded_sub_icb_location_is_taken_from_the_practice_location():
     lsoas = _line([0.0])
     practices = _practices([("P1", "X", "S9", 100.0, 0.0, 1.0), ("P2", "Y", "S9", 200.0, 0.0, 1.0)])
     practices["location_sicbl_code"] = ["S1", "S2"]  # S9 is unknown to the LSOAs: use the location's
-    c = nb._candidates(lsoas, practices, 50)
+    c = gravity.candidates(lsoas, practices, 50)
     assert c.other_sicbl[0].tolist() == [False, True]
 
 
 def test_modelled_without_candidates_claims_nothing(toy):
-    m = nb._modelled(toy["lsoas"], toy["practices"].iloc[0:0])
+    m = gravity.modelled(toy["lsoas"], toy["practices"].iloc[0:0])
     assert m["pcn_code"].isna().all() and list(m.columns[:3]) == ["lsoa21_code", "pcn_code", "confidence"]
 
 
@@ -289,7 +292,7 @@ def test_modelled_without_candidates_claims_nothing(toy):
 
 def test_pcn_table_coverage_and_methods(toy):
     a = _assignment(toy).reset_index()
-    t = nb._pcn_table(toy["practices"], a, toy["regs_all"], toy["population"]).set_index("pcn_code")
+    t = rules.pcn_table(toy["practices"], a, toy["regs_all"], toy["population"]).set_index("pcn_code")
     # X (P1) lists 60+10+40+7+2 = 119 patients; 100 live in its footprint A21, C1, C2 (F21 has none of them)
     assert t.loc["X", "registered_patients"] == 119.0 and t.loc["X", "coverage"] == pytest.approx(100 / 119)
     assert t.loc["Y", "registered_patients"] == 103.0 and t.loc["Y", "coverage"] == pytest.approx(50 / 103)
@@ -309,7 +312,7 @@ def _toy_polygons(toy, a):
 
 def test_footprints_dissolve_parts_and_weighted_confidence(toy):
     a = _assignment(toy)
-    fp = nb._footprints(_toy_polygons(toy, a)).set_index("pcn_code")
+    fp = rules.dissolve_footprints(_toy_polygons(toy, a)).set_index("pcn_code")
     assert fp.crs.to_epsg() == 27700 and fp.attrs["dissolve"] == "coverage"
     # X = A21 | C1+C2 | F21: three parts; Y = B21 | D21: two
     assert fp.loc["X", "parts"] == 3 and fp.loc["Y", "parts"] == 2 and not fp["contiguous"].any()
@@ -326,19 +329,19 @@ def test_dissolve_falls_back_to_unary_on_an_invalid_coverage():
         geometry=[box(0, 0, 2, 1), box(1, 0, 3, 1), box(5, 0, 6, 1), box(6, 0, 7, 1)],  # a's squares overlap
         crs="EPSG:27700",
     )
-    out = nb._dissolve(gdf, "g")
+    out = areas.dissolve(gdf, "g")
     assert out.attrs["dissolve"] == "coverage; unary for 1 groups"
     assert out.loc["a"].geometry.area == pytest.approx(3.0) and out.loc["b"].geometry.area == pytest.approx(2.0)
 
 
 def test_arguments_are_checked():
     with pytest.raises(ValueError, match="registrations, modelled"):
-        nb._check_method("voronoi")
+        nb.resolve_method("voronoi")
     with pytest.raises(ValueError, match="not a practice -> PCN map"):
-        nb._map_entry("icb-2026")
+        nb.default_practice_map("icb-2026")
     a = pd.DataFrame({"lsoa21_code": pd.array(["E01000001"], dtype=S)})
     with pytest.raises(ValueError, match="not English LSOA 2021"):
-        nb._restrict(a, ["E01000001", "W01000001"])
+        rules.restrict(a, ["E01000001", "W01000001"])
 
 
 # --- the real files ---------------------------------------------------------------------------
@@ -355,7 +358,8 @@ def _lookup():
 @pytest.mark.realdata
 def test_every_english_lsoa_exactly_once():
     a = nb.neighbourhood_lsoas(MAP)
-    assert list(a.columns) == nb._LSOA_COLUMNS
+    assert list(a.columns) == ["lsoa21_code", "pcn_code", "pcn_name", "method", "confidence", "patients",
+                               "runner_up_pcn_code", "registrations_date", "practice_map_date"]
     assert len(a) == 33_755 and a["lsoa21_code"].is_unique
     assert set(a["lsoa21_code"]) == set(_lookup()["lsoa21_code"])
     assert set(a["method"]) <= {"registrations", "modelled", "unassigned"}
@@ -369,7 +373,7 @@ def test_every_english_lsoa_exactly_once():
 def test_registrations_keep_every_patient():
     from icsgeo import read
 
-    regs = nb.lsoa_registrations(MAP)
+    regs = reg.lsoa_registrations()
     excluded = regs.attrs["excluded_patients"]
     assert excluded["pseudo"] > 20_000 and excluded["wales"] > 10_000
     raw, qnc = read("gp-registrations-lsoa-2023-07"), read("gp-registrations-lsoa-qnc-2025-10")
@@ -435,7 +439,7 @@ def test_pcn_table():
 def test_modelled_agrees_with_registrations_and_beats_nearest_practice():
     """The balanced gravity model against the registration plurality, unchanged LSOAs, 2026-01 map:
     ~87% (scripts/accuracy.py; the research measured 86.9% on the October 2025 map), nearest practice ~81%."""
-    from icsgeo import catalogue, read
+    from icsgeo import read
 
     lk = read("lsoa11-lsoa21-2022")
     unchanged = set(lk.loc[lk["change"] == "U", "lsoa21_code"])
@@ -451,9 +455,9 @@ def test_modelled_agrees_with_registrations_and_beats_nearest_practice():
     # the modelled confidence is informative: confident answers agree more often
     assert agree[j["confidence_m"] >= 0.8].mean() > agree[j["confidence_m"] < 0.6].mean() + 0.2
     # the nearest-practice baseline on the same inputs is at least 4 points worse
-    lsoas, practices = nb._load_lsoas(), nb._load_practices(catalogue().get(MAP))
-    c = nb._candidates(lsoas, practices, nb.GRAVITY_CANDIDATES)
-    win, _ = nb._pick(c, nb._pcn_shares(c, nb._nearest_shares(c)))
+    lsoas, practices = nb.model_inputs(MAP)
+    c = gravity.candidates(lsoas, practices, gravity.GRAVITY_CANDIDATES)
+    win, _ = gravity.pick(c, gravity.pcn_shares(c, gravity.nearest_shares(c)))
     nearest = pd.Series(c.pcn_codes[c.pair_pcn[win]], index=lsoas["lsoa21_code"].to_numpy()[c.rows])
     baseline = (j["pcn_code"].to_numpy() == nearest.reindex(j["lsoa21_code"]).to_numpy()).mean()
     assert 0.78 <= baseline <= agree.mean() - 0.04  # the domain primer: 81.4% for nearest practice

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from icsgeo import DataFileHashError, DataFormatError, read
-from icsgeo._cache import code_fingerprint
+from icsgeo.sources.cache import code_fingerprint
 
 from .helpers import PRACTICE_MAP_COLUMNS, catalogue_for, practice_map_csv, write
 

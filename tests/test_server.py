@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import icsgeo  # noqa: E402
 from icsgeo import cli  # noqa: E402
-from icsgeo._assign import STATUSES as WHERE_STATUSES  # noqa: E402
+from icsgeo.answer import STATUSES as WHERE_STATUSES  # noqa: E402
 from icsgeo.server import MAX_BULK, Status, create_app  # noqa: E402
 
 pytestmark = pytest.mark.realdata

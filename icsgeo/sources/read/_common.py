@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .._catalogue import Dataset, Table
-from ..errors import DataFormatError
+from ..catalogue import Dataset, Table
+from ...errors import DataFormatError
 
 
 @contextmanager

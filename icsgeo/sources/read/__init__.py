@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .._cache import cached_frame, sha256_file
-from .._catalogue import Catalogue, Dataset, catalogue
-from ..errors import UnknownDatasetError
-from .._fetch import fetch
+from ..cache import cached_frame, sha256_file
+from ..catalogue import Catalogue, Dataset, catalogue
+from ...errors import UnknownDatasetError
+from ..fetch import fetch
 from . import ods, ons, postcodes, registrations
 
 __all__ = ["read", "read_text", "READERS"]

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._catalogue import Dataset, Table
-from ..errors import DataFormatError
-from ..postcode import normalise_postcodes
-from ..settings import DISPLAY_CRS, WORKING_CRS
+from ..catalogue import Dataset, Table
+from ...errors import DataFormatError
+from ...postcode import normalise_postcodes
+from ...settings import DISPLAY_CRS, WORKING_CRS
 
 
 def _transformer(src: str, dst: str):

@@ -1,7 +1,7 @@
 """``icsgeo serve``: the public API over HTTP, for teams that cannot send postcodes to a third party.
 
 Thin, like the CLI: every answer comes from :func:`icsgeo.where`, :func:`icsgeo.assign`,
-:func:`icsgeo.to_records`, :func:`icsgeo.geography` and :func:`icsgeo.find_system`, and is the same
+:func:`icsgeo.to_records`, :func:`icsgeo.geography` (and its ``system()``), and is the same
 JSON object as ``icsgeo where --json``. FastAPI and uvicorn are the ``server`` extra
 (``pip install "icsgeo[server]"``).
 
@@ -21,174 +21,29 @@ JSON object as ``icsgeo where --json``. FastAPI and uvicorn are the ``server`` e
 import json
 import logging
 import re
-import threading
-import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, Optional
 
-from ._version import __version__
-from .errors import DataFileError, DefinitionError, IcsgeoError, MissingDependencyError, UnknownDatasetError
+from fastapi import Body, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-try:
-    from fastapi import Body, FastAPI, HTTPException, Path, Query, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
-    from pydantic import BaseModel, Field, JsonValue
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-except ImportError as exc:  # pragma: no cover - exercised by test_cli_serve_without_fastapi
-    raise MissingDependencyError(
-        f'icsgeo serve needs FastAPI and uvicorn ({exc.name} is missing): pip install "icsgeo[server]"'
-    ) from exc
+from .._version import __version__
+from ..errors import DataFileError, DefinitionError, IcsgeoError, MissingDependencyError, UnknownDatasetError
+from .batching import Coalescer
+from .health import State
+from .models import (MAX_BULK, Answer, FeatureCollection, Health, PlaceRow, PostcodesRequest, PostcodesResponse,
+                     Problem, SystemRow)
 
 __all__ = ["create_app", "serve", "MAX_BULK", "MAX_BODY_BYTES"]
 
 log = logging.getLogger("icsgeo")
 
-#: Most postcodes one ``POST /postcodes`` may carry (more: 413).
-MAX_BULK = 10_000
 #: Largest request body accepted (more: 413). 10,000 postcodes take about 150 kB.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-#: Where ``GET /health`` and the warm-up look a postcode up.
-WARM_POSTCODE = "S1 2HE"
 
-# The statuses of icsgeo.where (kept in step by tests/test_server.py).
-Status = Literal["ok", "invalid", "not_found", "terminated", "outside_england", "outside_system"]
 _SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-# ------------------------------------------------------------------ response models (the JSON of `where --json`)
-
-class LsoaPart(BaseModel):
-    code: str
-    name: Optional[str] = None
-    method: Optional[str] = Field(None, description="point in polygon, nearest polygon or nearest in official LAD")
-
-
-class NeighbourhoodPart(BaseModel):
-    code: str = Field(description="PCN ODS code (Uxxxxx)")
-    name: Optional[str] = None
-    method: Optional[str] = Field(None, description="registrations or modelled: footprints are derived, never official")
-    confidence: Optional[float] = Field(None, description="the winning PCN's share of the LSOA's registered patients")
-
-
-class PlacePart(BaseModel):
-    code: str
-    name: Optional[str] = None
-
-
-class SystemPart(BaseModel):
-    code: str
-    ods_code: Optional[str] = None
-    name: Optional[str] = None
-
-
-class SicblPart(BaseModel):
-    code: str
-    ods_code: Optional[str] = None
-    name: Optional[str] = None
-
-
-class LadPart(BaseModel):
-    code: str
-    name: Optional[str] = None
-
-
-class LocationPart(BaseModel):
-    easting: Optional[float] = Field(None, description="EPSG:27700")
-    northing: Optional[float] = None
-    lat: Optional[float] = Field(None, description="WGS84")
-    lon: Optional[float] = None
-
-
-class Answer(BaseModel):
-    """One answer: the object ``icsgeo where --json`` prints. Unknown parts are null."""
-
-    query: JsonValue = Field(None, description="the query as given (a postcode string; 'lat,lon' or 'easting,northing' for points)")
-    postcode: Optional[str] = Field(None, description="the normalised postcode (ONS pcds form), null when invalid")
-    status: Status
-    lsoa: Optional[LsoaPart] = None
-    neighbourhood: Optional[NeighbourhoodPart] = None
-    place: Optional[PlacePart] = None
-    system: Optional[SystemPart] = None
-    sicbl: Optional[SicblPart] = None
-    lad: Optional[LadPart] = None
-    location: Optional[LocationPart] = None
-    vintage: Optional[str] = None
-
-
-class PostcodesRequest(BaseModel):
-    postcodes: list[Any] = Field(
-        description=f"up to {MAX_BULK:,} postcodes; any item that is not a postcode string is answered status invalid",
-        examples=[["S1 2HE", "CM1 1AE"]],
-    )
-
-
-class PostcodesResponse(BaseModel):
-    count: int
-    results: list[Answer] = Field(description="one answer per item, in order")
-
-
-class Problem(BaseModel):
-    """Every error: what went wrong and what to do."""
-
-    detail: str
-    status: str = Field(description="invalid, not_found, too_large, unavailable, ...")
-    query: JsonValue = None
-    postcode: Optional[str] = None
-    errors: Optional[list[dict[str, JsonValue]]] = None
-
-
-class SystemRow(BaseModel):
-    code: str
-    ods_code: Optional[str] = None
-    name: Optional[str] = None
-    places: Optional[int] = None
-    population: Optional[float] = None
-    registered_patients: Optional[float] = None
-    lsoas: Optional[int] = None
-
-
-class PlaceRow(BaseModel):
-    code: str
-    ods_code: Optional[str] = None
-    name: Optional[str] = None
-    official_name: Optional[str] = None
-    system_code: Optional[str] = None
-    population: Optional[float] = None
-    registered_patients: Optional[float] = None
-    lsoas: Optional[int] = None
-
-
-class Feature(BaseModel):
-    type: Literal["Feature"]
-    geometry: Optional[dict[str, JsonValue]]
-    properties: dict[str, JsonValue]
-
-
-class FeatureCollection(BaseModel):
-    type: Literal["FeatureCollection"]
-    features: list[Feature]
-
-
-class DataSummary(BaseModel):
-    folder: Optional[str]
-    datasets: int
-    present: int
-    verified: int
-    missing: list[str] = Field(description="dataset ids whose file is in neither the data folder nor the cache")
-    failing: list[dict[str, str]] = Field(description="present files that fail verification: id, file, problem")
-
-
-class Health(BaseModel):
-    status: Literal["ok", "starting", "unavailable"]
-    icsgeo: str
-    default_vintage: str
-    vintages: list[str]
-    systems: list[str] = Field(description="custom system definition ids accepted by the system parameter")
-    ready: bool = Field(description="the default vintage is loaded (warm-up done)")
-    warm_seconds: Optional[float] = None
-    error: Optional[str] = None
-    data: DataSummary
 
 
 # ------------------------------------------------------------------ plumbing
@@ -254,144 +109,6 @@ class _BodyLimit:
         return await self.app(scope, counted, send)
 
 
-class _State:
-    """What the server knows about itself: warm-up result and the data files' verification."""
-
-    def __init__(self, vintage: str):
-        self.vintage = vintage
-        self.ready = False
-        self.warm_seconds: float | None = None
-        self.error: str | None = None
-        self._checked: dict[str, tuple[Any, str | None]] = {}  # dataset id -> (file stamp, problem)
-        self._lock = threading.Lock()
-        self._geojson: dict[tuple[str, str], bytes] = {}
-
-    def data_summary(self) -> dict:
-        """Present/verified per catalogue file: a stat per file; a file is re-hashed only when its
-        size or modification time changed (icsgeo memoises hashes the same way)."""
-        import icsgeo
-
-        cat = icsgeo.catalogue()
-        settings = icsgeo.get_settings()
-        missing, failing, present, verified = [], [], 0, 0
-        for entry in cat:
-            path = icsgeo.locate(entry)
-            if path is None:
-                missing.append(entry.id)
-                continue
-            present += 1
-            try:
-                st = path.stat()
-                stamp = (str(path), st.st_size, st.st_mtime_ns, settings.verify)
-            except OSError as exc:
-                failing.append({"id": entry.id, "file": entry.file, "problem": str(exc)})
-                continue
-            with self._lock:
-                known = self._checked.get(entry.id)
-            if known is None or known[0] != stamp:
-                try:
-                    icsgeo.fetch(entry)  # hash-checks (memoised); never downloads a present file
-                    problem = None
-                except IcsgeoError as exc:
-                    problem = str(exc)
-                with self._lock:
-                    self._checked[entry.id] = (stamp, problem)
-            else:
-                problem = known[1]
-            if problem:
-                failing.append({"id": entry.id, "file": entry.file, "problem": problem})
-            else:
-                verified += 1
-        return {"folder": str(settings.data_dir) if settings.data_dir else None, "datasets": len(cat),
-                "present": present, "verified": verified, "missing": missing, "failing": failing}
-
-    def needed_problems(self, summary: dict) -> list[str]:
-        """Missing or failing files that answers depend on (documentation files are not needed)."""
-        import icsgeo
-
-        cat = icsgeo.catalogue()
-        docs = {e.id for e in cat if e.kind == "documentation"}
-        out = [f"{i}: missing ({cat.get(i).file})" for i in summary["missing"] if i not in docs]
-        return out + [f"{f['id']}: {f['problem']}" for f in summary["failing"] if f["id"] not in docs]
-
-    def warm(self) -> None:
-        """Load the default vintage's postcode answers, points and systems so the first request is fast."""
-        import icsgeo
-
-        t0 = time.perf_counter()
-        try:
-            icsgeo.where([WARM_POSTCODE], vintage=self.vintage)
-            icsgeo.assign(lat=[53.38], lon=[-1.47], vintage=self.vintage)
-            icsgeo.geography(self.vintage).systems  # noqa: B018
-            self.error = None
-            self.ready = True
-        except Exception as exc:  # reported by /health; requests answer 503 or 4xx, never 500
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.error("icsgeo serve: warm-up failed: %s", self.error)
-        self.warm_seconds = round(time.perf_counter() - t0, 2)
-
-
-class _Coalescer:
-    """Answer concurrent single lookups with one call of the public verb.
-
-    ``where`` and ``assign`` cost about the same for one query as for a hundred, so requests that
-    arrive while a call is running wait for the next call and share it (no timer: an idle server
-    answers a lone request at once). At most ``workers`` calls run at a time, in the threadpool. If a
-    shared call fails unexpectedly, its queries are retried one by one so only the culprit fails.
-    """
-
-    def __init__(self, answer, workers: int = 1, max_batch: int = MAX_BULK):
-        self.answer, self.workers, self.max_batch = answer, workers, max_batch
-        self.pending: dict[Any, list] = {}
-        self.running: dict[Any, int] = {}
-        self.calls = self.queries = 0
-        self._tasks: set = set()  # the event loop keeps only weak references to tasks
-
-    async def __call__(self, key: Any, query: Any) -> dict:
-        import asyncio
-
-        future = asyncio.get_running_loop().create_future()
-        self.pending.setdefault(key, []).append((query, future))
-        if self.running.get(key, 0) < self.workers:
-            self.running[key] = self.running.get(key, 0) + 1
-            task = asyncio.ensure_future(self._drain(key))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
-
-    async def _drain(self, key: Any) -> None:
-        import anyio
-
-        try:
-            while self.pending.get(key):
-                batch, self.pending[key] = self.pending[key][: self.max_batch], self.pending[key][self.max_batch:]
-                queries = [q for q, _ in batch]
-                self.calls, self.queries = self.calls + 1, self.queries + len(queries)
-                try:
-                    results = await anyio.to_thread.run_sync(self.answer, key, queries)
-                except IcsgeoError as exc:  # the data, not the query: every request gets the same 503
-                    results = [exc] * len(batch)
-                except Exception as exc:  # noqa: BLE001 - a bug: find the query that triggers it
-                    results = [exc] if len(batch) == 1 else [await self._one(key, q) for q in queries]
-                for (_, future), result in zip(batch, results):
-                    if future.done():  # the client went away
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self.running[key] -= 1
-
-    async def _one(self, key: Any, query: Any):
-        import anyio
-
-        try:
-            return (await anyio.to_thread.run_sync(self.answer, key, [query]))[0]
-        except Exception as exc:  # noqa: BLE001 - handed to that request's handler
-            return exc
-
-
 def _frame_records(frame) -> list[dict]:
     return json.loads(frame.to_json(orient="records", force_ascii=False))
 
@@ -406,9 +123,9 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
 
     cat = icsgeo.catalogue()
     vintages = tuple(sorted(cat.vintages))
-    default = cat.vintage(None if vintage is None else str(vintage))["vintage"]
+    default = cat.vintage(None if vintage is None else str(vintage)).key
     definitions = tuple(sorted(icsgeo.system_definitions()))
-    state = _State(default)
+    state = State(default)
     state.ready = not warm
 
     def _v(vintage, system):
@@ -426,8 +143,8 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
         answers.insert(0, "query", [f"{x},{y}" for x, y in pairs])
         return icsgeo.to_records(answers)
 
-    postcode_batches = _Coalescer(answer_postcodes)
-    point_batches = _Coalescer(answer_points)
+    postcode_batches = Coalescer(answer_postcodes)
+    point_batches = Coalescer(answer_points)
     state.batches = (postcode_batches, point_batches)
 
     VintageParam = Annotated[
@@ -570,19 +287,20 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
              responses={**errors_422, **errors_503})
     def get_systems(vintage: VintageParam = None, system: SystemParam = None):
         g = icsgeo.geography(vintage or (None if system else default), system)
-        cols = ["code", "ods_code", "name", "places", "population", "registered_patients", "lsoas"]
-        return _JSON(_frame_records(g.systems[cols]))
+        return _JSON(_frame_records(g.systems[icsgeo.SYSTEM_COLUMNS]))
 
     SystemCode = Annotated[str, Path(description="a GSS code (E54000061), ODS code (QF7), custom definition id or name fragment")]
+
+    def _system(code: str, vintage):
+        """The system named in a path: never a file (``files=False``); a definition in its own vintage."""
+        return icsgeo.geography(vintage or (None if code in definitions else default)).system(code, files=False)
 
     @app.get("/systems/{code}/places", response_model=list[PlaceRow], tags=["geography"],
              summary="The places of a system",
              responses={404: {"model": Problem, "description": "no such system, or several match"}, **errors_422, **errors_503})
     def get_places(code: SystemCode, vintage: VintageParam = None):
-        g, system_code = icsgeo.find_system(code, vintage or (None if code in definitions else default))
-        places = g.places[g.places["system_code"] == system_code]
-        cols = ["code", "ods_code", "name", "official_name", "system_code", "population", "registered_patients", "lsoas"]
-        return _JSON(_frame_records(places[cols]))
+        chosen = _system(code, vintage)
+        return _JSON(_frame_records(chosen.places[icsgeo.PLACE_COLUMNS]))
 
     @app.get("/systems/{code}/neighbourhoods", tags=["geography"],
              summary="A system's neighbourhood (PCN) footprints: GeoJSON FeatureCollection in WGS84",
@@ -591,16 +309,17 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
                                "description": "derived footprints (never official); each says its method and data dates"},
                         404: {"model": Problem, "description": "no such system, or several match"}, **errors_422, **errors_503})
     def get_neighbourhoods(code: SystemCode, vintage: VintageParam = None):
-        g, system_code = icsgeo.find_system(code, vintage or (None if code in definitions else default))
-        key = (g.vintage + "|" + (g.definition.id if g.definition else ""), system_code)
-        body = state._geojson.get(key)
+        chosen = _system(code, vintage)
+        g = chosen.geography
+        key = (g.vintage + "|" + (g.definition.id if g.definition else ""), chosen.code)
+        body = state.geojson.get(key)
         if body is None:
-            fp = g.neighbourhoods_in(system_code).to_crs("EPSG:4326")
+            fp = chosen.neighbourhoods.to_crs("EPSG:4326")
             body = fp.to_json(drop_id=True, default=str, ensure_ascii=False).encode("utf-8", "replace")
-            with state._lock:
-                if len(state._geojson) >= 64:
-                    state._geojson.pop(next(iter(state._geojson)))
-                state._geojson[key] = body
+            with state.lock:
+                if len(state.geojson) >= 64:
+                    state.geojson.pop(next(iter(state.geojson)))
+                state.geojson[key] = body
         return Response(body, media_type="application/geo+json")
 
     # -------------------------------------------------------------- health
@@ -608,19 +327,22 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
              summary="Version, vintages, data folder present/verified; 503 when answers cannot be given",
              responses={503: {"model": Health, "description": "starting, or a needed data file is missing or fails its hash check"}})
     def get_health():
-        summary = state.data_summary()
-        problems = state.needed_problems(summary)
-        if problems or state.error:
+        rows = icsgeo.inventory(count_rows=False, rehash=False)
+        summary = state.data_summary(rows)
+        blocking, degraded = state.problems(rows)
+        if blocking or state.error:
             status = "unavailable"
+        elif not state.ready:
+            status = "starting"
         else:
-            status = "ok" if state.ready else "starting"
-        error = "; ".join(problems) if problems else None
+            status = "degraded" if degraded else "ok"
+        error = "; ".join(blocking) if blocking else None
         if state.error:
             error = f"{state.error} (restart icsgeo serve once this is fixed)"
         body = {"status": status, "icsgeo": __version__, "default_vintage": default, "vintages": list(vintages),
                 "systems": list(definitions), "ready": state.ready, "warm_seconds": state.warm_seconds,
-                "error": error, "data": summary}
-        return _JSON(body, status_code=200 if status == "ok" else 503)
+                "error": error, "degraded": degraded, "data": summary}
+        return _JSON(body, status_code=200 if status in ("ok", "degraded") else 503)
 
     return app
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._catalogue import Dataset, Table
-from ..errors import DataFormatError
-from ..settings import WORKING_CRS
+from ..catalogue import Dataset, Table
+from ...errors import DataFormatError
+from ...settings import WORKING_CRS
 from ._common import apply_roles, read_csv_text
 
 log = logging.getLogger("icsgeo")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._catalogue import Dataset, Table
-from ..errors import DataFormatError
+from ..catalogue import Dataset, Table
+from ...errors import DataFormatError
 from ._common import apply_roles, read_csv_text, strip_text
 
 #: Prefixes of real small-area codes, by country.

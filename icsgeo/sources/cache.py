@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ._version import __version__
-from .settings import get_settings
+from .._version import __version__
+from ..settings import get_settings
 
 log = logging.getLogger("icsgeo")
 
@@ -135,8 +135,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 #: Modules that only present answers (never change a derived layer): left out of the fingerprint.
-_PRESENTATION = {"cli.py", "server.py", "maps.py", "render", "inventory.py", "versions.py", "__main__.py",
-                 "_bulk.py", "_records.py"}
+_PRESENTATION = {"cli.py", "server", "maps.py", "render", "sources/inventory.py", "versions.py", "__main__.py",
+                 "bulk.py", "verbs.py", "__init__.py"}
 
 
 @functools.cache
@@ -144,9 +144,10 @@ def code_fingerprint() -> str:
     """A digest of icsgeo's own source: a code change invalidates every derived layer
     (changes to modules that only present answers — the CLI, the server, the renderer — do not)."""
     h = hashlib.sha256()
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parent.parent  # the icsgeo package
     for py in sorted(root.rglob("*.py")):
-        if py.relative_to(root).parts[0] in _PRESENTATION:
+        rel = py.relative_to(root)
+        if rel.parts[0] in _PRESENTATION or rel.as_posix() in _PRESENTATION:
             continue
         h.update(str(py.relative_to(root)).encode())
         h.update(py.read_bytes())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._catalogue import Dataset, Table
-from ..errors import DataFormatError
-from ..postcode import normalise_postcodes
+from ..catalogue import Dataset, Table
+from ...errors import DataFormatError
+from ...postcode import normalise_postcodes
 from ._common import apply_roles, by_position, read_csv_text, strip_text, to_date
 
 EPRACCUR_WIDTH = 27

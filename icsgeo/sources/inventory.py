@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._catalogue import Catalogue, catalogue
-from .errors import IcsgeoError
-from ._fetch import locate, verify
-from .settings import get_settings
+from .catalogue import Catalogue, catalogue
+from ..errors import IcsgeoError
+from .fetch import locate, verify
+from ..settings import get_settings
 
-__all__ = ["DatasetStatus", "inventory"]
+__all__ = ["DatasetStatus", "inventory", "data_dir_label"]
 
 
 @dataclass
@@ -30,13 +30,15 @@ class DatasetStatus:
         return asdict(self)
 
 
-def inventory(*, count_rows: bool = True, cat: Catalogue | None = None) -> list[DatasetStatus]:
-    """One :class:`DatasetStatus` per catalogue entry. Every present file is hashed afresh.
+def inventory(*, count_rows: bool = True, rehash: bool = True, cat: Catalogue | None = None) -> list[DatasetStatus]:
+    """One :class:`DatasetStatus` per catalogue entry.
 
-    ``rows`` is the number of rows icsgeo reads from the file (all tables of a workbook added up;
-    lines of a documentation file), or ``None`` when the file is absent or fails verification.
+    Every present file is hashed afresh unless ``rehash=False`` (then a file whose size and
+    modification time are unchanged keeps its remembered hash: what a service checking itself often
+    wants). ``rows`` is the number of rows icsgeo reads from the file (all tables of a workbook added
+    up; lines of a documentation file), or ``None`` when the file is absent or fails verification.
     """
-    from ._read import read, read_text
+    from .read import read, read_text
 
     cat = cat or catalogue()
     out = []
@@ -47,7 +49,7 @@ def inventory(*, count_rows: bool = True, cat: Catalogue | None = None) -> list[
         if path is None:
             status.problem = "missing"
         else:
-            status.verified = verify(path, entry, memo=False)
+            status.verified = verify(path, entry, memo=not rehash)
             if not status.verified:
                 size = Path(path).stat().st_size
                 status.problem = f"sha256 differs from the catalogue ({size:,} bytes): truncated, corrupted or another vintage"

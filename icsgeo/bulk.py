@@ -15,19 +15,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from ._cache import atomic_write
-from ._records import ANSWER_COLUMNS
-from .errors import IcsgeoError
+from .answer import ANSWER_COLUMNS
+from .errors import BulkInputError
+from .sources.cache import atomic_write
 
-__all__ = ["answer_file", "BulkInputError"]
+__all__ = ["answer_file", "save", "BulkInputError", "TABLE_SUFFIXES", "SPATIAL_SUFFIXES"]
 
 BATCH_ROWS = 250_000
 #: CSV read block (4 MB: about 200,000 rows of a postcode extract per batch, bounding memory).
 CSV_BLOCK_BYTES = 1 << 22
-
-
-class BulkInputError(IcsgeoError, ValueError):
-    """An input file that cannot be read, or lacks the named column."""
 
 
 def _is_parquet(path: Path) -> bool:
@@ -96,12 +92,12 @@ def _answers(batch, *, column, points, vintage, system):
     import pyarrow as pa
 
     if points is None and system is None:
-        from ._index import answers_for
+        from .index import answers
 
-        return answers_for(batch.column(column), vintage).select(ANSWER_COLUMNS)
+        return answers(batch.column(column), vintage).select(ANSWER_COLUMNS)
     import pandas as pd
 
-    from ._assign import assign, where
+    from .verbs import assign, where
 
     if points is None:
         frame = where(batch.column(column).to_pandas().astype(object), vintage=vintage, system=system)
@@ -169,3 +165,32 @@ def answer_file(input: str | Path, output: str | Path, *, column: str = "postcod
         if bar is not None:
             bar.close()
     return counts
+
+
+#: Output formats of :func:`save` for tables and for spatial frames.
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+SPATIAL_SUFFIXES = (".geojson", ".gpkg", ".parquet")
+
+
+def save(frame, path: str | Path, *, layer: str | None = None) -> Path:
+    """Write a frame by its extension, atomically (the file appears only when complete).
+
+    Tables: ``.csv`` or ``.parquet``. Spatial frames (a GeoDataFrame): ``.geojson`` (WGS84, as the
+    format requires), ``.gpkg`` (EPSG:27700; ``layer`` names the layer) or ``.parquet`` (GeoParquet).
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    spatial = hasattr(frame, "geometry") and hasattr(frame, "to_file")
+    allowed = SPATIAL_SUFFIXES if spatial else TABLE_SUFFIXES
+    if suffix not in allowed:
+        raise BulkInputError(f"{p.name}: write {'a spatial frame' if spatial else 'a table'} as {', '.join(allowed)}, not {suffix or '(no extension)'!r}")
+    if spatial and suffix == ".geojson":
+        write = lambda tmp: frame.to_crs("EPSG:4326").to_file(tmp, driver="GeoJSON", engine="pyogrio")  # noqa: E731
+    elif spatial and suffix == ".gpkg":
+        write = lambda tmp: frame.to_file(tmp, driver="GPKG", layer=layer or p.stem, engine="pyogrio")  # noqa: E731
+    elif suffix in (".parquet", ".pq"):
+        write = lambda tmp: frame.to_parquet(tmp, index=False) if not spatial else frame.to_parquet(tmp)  # noqa: E731
+    else:
+        write = lambda tmp: frame.to_csv(tmp, index=False)  # noqa: E731
+    atomic_write(p, write)
+    return p

@@ -13,10 +13,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._cache import sha256_file
-from ._catalogue import Catalogue, Dataset, catalogue
-from .errors import DataFileHashError, DataFileMissingError
-from .settings import get_settings
+from .cache import sha256_file
+from .catalogue import Catalogue, Dataset, catalogue
+from ..errors import DataFileHashError, DataFileMissingError
+from ..settings import get_settings
 
 __all__ = ["fetch", "locate", "verify"]
 

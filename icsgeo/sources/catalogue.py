@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .errors import UnknownDatasetError
+from ..errors import UnknownDatasetError
 
-__all__ = ["Dataset", "Table", "Catalogue", "catalogue", "boundaries_dir"]
+__all__ = ["Dataset", "Table", "Role", "Vintage", "Catalogue", "catalogue", "boundaries_dir"]
 
 KINDS = (
     "boundary",
@@ -40,13 +40,13 @@ KINDS = (
 
 def boundaries_dir() -> Path:
     """The folder holding ``catalogue.toml`` and ``systems/`` (inside the wheel, or the source tree)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "boundaries", here.parent / "boundaries"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "boundaries", package.parent / "boundaries"):
         if (candidate / "catalogue.toml").is_file():
             return candidate
     raise FileNotFoundError(
-        f"icsgeo's catalogue is missing: looked in {here / 'boundaries'} and "
-        f"{here.parent / 'boundaries'}. Reinstall icsgeo (pip install --force-reinstall icsgeo)."
+        f"icsgeo's catalogue is missing: looked in {package / 'boundaries'} and "
+        f"{package.parent / 'boundaries'}. Reinstall icsgeo (pip install --force-reinstall icsgeo)."
     )
 
 
@@ -165,8 +165,80 @@ def _dataset(id_: str, raw: dict[str, Any], defaults: Mapping[str, Any]) -> Data
     )
 
 
+@dataclass(frozen=True)
+class Role:
+    """A part an input plays (``postcodes``, ``lsoa_polygons``, ``practice_map``…) and the datasets
+    that can play it, in order of preference.
+
+    ``without`` says what answers lose when none of the datasets is available; a role without it is
+    required by every tier that names it.
+    """
+
+    name: str
+    datasets: tuple[str, ...]
+    without: str | None = None
+    #: use every dataset present, in order (a later one replacing what it covers), not just the first
+    combine: bool = False
+
+    @property
+    def optional(self) -> bool:
+        return self.without is not None
+
+
+def _role(name: str, raw: Any) -> Role:
+    if isinstance(raw, str):
+        return Role(name, (raw,))
+    if isinstance(raw, list):
+        return Role(name, tuple(raw))
+    if isinstance(raw, Mapping) and "datasets" in raw:
+        ids = raw["datasets"]
+        return Role(name, (ids,) if isinstance(ids, str) else tuple(ids), raw.get("without"), bool(raw.get("combine", False)))
+    raise UnknownDatasetError(f"catalogue role {name!r} must be a dataset id, a list of ids or a table with `datasets`")
+
+
+@dataclass(frozen=True)
+class Vintage:
+    """A geography vintage: its date range, what its places and systems are, and the datasets (by
+    role) every tier is built from. Code reads roles through it, never dataset ids."""
+
+    key: str
+    label: str
+    #: the LSOA parent code family the places are (``ccg``, ``sicbl``) and the systems (``stp``, ``icb``)
+    place_role: str
+    system_role: str
+    #: how a place finds its system: ``lookup`` (an ONS lookup) or ``practice-map`` (the ICB its
+    #: practices report in an NHS practice map, where no ONS lookup exists yet)
+    system_link: str
+    roles: Mapping[str, Role]
+    tiers: Mapping[str, tuple[str, ...]]
+
+    def role(self, name: str) -> Role:
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise UnknownDatasetError(
+                f"vintage {self.key!r} declares no input role {name!r}; its roles: {', '.join(self.roles)}"
+            ) from None
+
+    def ids(self, role: str) -> tuple[str, ...]:
+        """Every dataset that can play ``role``, in order of preference."""
+        return self.role(role).datasets
+
+    def id(self, role: str) -> str:
+        """The dataset of a single-dataset role (the first one listed)."""
+        return self.ids(role)[0]
+
+    def inputs(self, *tiers: str) -> dict[str, Role]:
+        """The roles the given answer tiers are built from (every tier when none is named), in order."""
+        names = tiers or tuple(self.tiers)
+        unknown = [t for t in names if t not in self.tiers]
+        if unknown:
+            raise UnknownDatasetError(f"no answer tier {unknown[0]!r}; the tiers are: {', '.join(self.tiers)}")
+        return {r: self.role(r) for t in names for r in self.tiers[t]}
+
+
 class Catalogue:
-    """An ordered collection of :class:`Dataset` entries."""
+    """An ordered collection of :class:`Dataset` entries, the input roles and the geography vintages."""
 
     def __init__(
         self,
@@ -175,16 +247,37 @@ class Catalogue:
         vintages: Mapping[str, Mapping[str, Any]] | None = None,
         code_changes: Mapping[str, Mapping[str, str]] | None = None,
         local_folders: tuple[str, ...] = (),
+        roles: Mapping[str, Any] | None = None,
+        tiers: Mapping[str, Any] | None = None,
     ):
         self._datasets = dict(datasets)
         self.source = source
-        #: geography vintage -> which datasets make its systems, places and neighbourhoods
-        self.vintages: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in (vintages or {}).items()}
+        #: role -> the datasets that play it (shared by every vintage unless a vintage says otherwise)
+        self.roles: dict[str, Role] = {k: _role(k, v) for k, v in (roles or {}).items()}
+        #: answer tier -> the roles it is built from
+        self.tiers: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (tiers or {}).items()}
+        self._vintages: dict[str, Vintage] = {str(k): self._vintage(str(k), v) for k, v in (vintages or {}).items()}
         #: code family -> {newer code: older code} for areas whose code changed but not their extent
         self.code_changes: dict[str, dict[str, str]] = {k: dict(v) for k, v in (code_changes or {}).items()}
         #: folders of a data folder that hold local definitions (a council's neighbourhood layer…):
         #: what users bring, read through system definitions, never catalogued as national data
         self.local_folders: tuple[str, ...] = tuple(local_folders)
+
+    def _vintage(self, key: str, raw: Mapping[str, Any]) -> Vintage:
+        missing = [k for k in ("place_role", "system_role", "system_link") if k not in raw]
+        if missing:
+            raise UnknownDatasetError(f"catalogue vintage {key!r} lacks {missing}")
+        roles = {**self.roles, **{k: _role(k, v) for k, v in raw.get("roles", {}).items()}}
+        for role in roles.values():
+            unknown = [i for i in role.datasets if i not in self._datasets]
+            if unknown:
+                raise UnknownDatasetError(f"catalogue vintage {key!r}: role {role.name!r} names unknown datasets {unknown}")
+        for tier, names in self.tiers.items():
+            undeclared = [r for r in names if r not in roles]
+            if undeclared:
+                raise UnknownDatasetError(f"catalogue vintage {key!r}: tier {tier!r} reads undeclared roles {undeclared}")
+        return Vintage(key=key, label=str(raw.get("label", key)), place_role=raw["place_role"],
+                       system_role=raw["system_role"], system_link=raw["system_link"], roles=roles, tiers=self.tiers)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Catalogue":
@@ -201,19 +294,37 @@ class Catalogue:
             vintages=raw.get("vintages"),
             code_changes=raw.get("code_changes"),
             local_folders=tuple(raw.get("local", {}).get("folders", ())),
+            roles=raw.get("roles"),
+            tiers=raw.get("tiers"),
         )
 
-    def vintage(self, vintage: str | int | None) -> dict[str, Any]:
-        """The geography vintage's definition (the latest when ``None``)."""
+    @property
+    def vintages(self) -> dict[str, Vintage]:
+        """Every geography vintage, by key (``"2021"``, ``"2023"``, ``"2026"``)."""
+        return dict(self._vintages)
+
+    def vintage(self, vintage: "str | int | Vintage | None" = None) -> Vintage:
+        """A geography vintage (the latest when ``None``)."""
+        if isinstance(vintage, Vintage):
+            return vintage
         key = self.latest_vintage() if vintage is None else str(vintage)
-        if key not in self.vintages:
+        if key not in self._vintages:
             raise UnknownDatasetError(
-                f"vintage {vintage!r} is not known; known vintages: {', '.join(self.vintages)}"
+                f"vintage {vintage!r} is not known; known vintages: {', '.join(self._vintages)}"
             )
-        return {"vintage": key, **self.vintages[key]}
+        return self._vintages[key]
 
     def latest_vintage(self) -> str:
-        return max(self.vintages)
+        if not self._vintages:
+            raise UnknownDatasetError(f"the catalogue {self.source} declares no geography vintage")
+        return max(self._vintages)
+
+    def role(self, name: str) -> Role:
+        """A shared input role (see :class:`Role`)."""
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise UnknownDatasetError(f"the catalogue declares no input role {name!r}; roles: {', '.join(self.roles)}") from None
 
     def get(self, id_: str) -> Dataset:
         try:

@@ -1,17 +1,20 @@
 """The prebuilt answers index: every known postcode with its full answer, per vintage.
 
-Built once from the raw files (Code-Point Open and NSPL through the spatial path, the vintage's
-lookups and neighbourhoods), stored as Parquet sorted by postcode in small row groups with
-dictionary-encoded columns, and rebuilt automatically when an input's hash or icsgeo's version or
-code changes (the file name carries a digest of all of them).
+Built once from the postcode table (:mod:`icsgeo.locate`) and the vintage's geography, stored as
+Parquet sorted by postcode in small row groups with dictionary-encoded columns, and rebuilt
+automatically when one of the vintage's **declared inputs** (the catalogue's ``[tiers]`` roles) or
+icsgeo's version or code changes: the file name carries a digest of them. An optional input that is
+missing is part of that key (``"unavailable"``), so an index built without it is never taken for the
+complete one; the tiers it cost are stated in the file's metadata and logged on use.
 
 - A single lookup reads it through Parquet row-group statistics, importing only pyarrow: no pandas,
   geopandas or shapely on that path.
-- A bulk lookup joins a whole batch with an Arrow hash lookup (``index_in``) and ``take``.
+- A bulk lookup joins a whole batch by packed-integer binary search and ``take``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -19,54 +22,51 @@ from typing import Sequence
 
 import numpy as np
 
-from ._cache import atomic_write, key_digest, sha256_file
-from ._catalogue import catalogue
-from ._fetch import fetch
-from ._records import ANSWER_COLUMNS, nest
+from .answer import ANSWER_COLUMNS, nest
 from .postcode import normalise_postcode
 from .settings import get_settings
+from .sources.cache import atomic_write, key_digest
+from .sources.catalogue import Vintage, catalogue
+from .sources.fetch import locate
+from .sources.inputs import input_key
 
-__all__ = ["index_path", "build_index", "lookup_records", "answers_for", "ensure_index"]
+__all__ = ["index_path", "build_index", "ensure_index", "records", "answers", "notes", "STORED"]
 
 log = logging.getLogger("icsgeo")
 
 ROW_GROUP = 16_384
 _MEMORY: dict = {}  # vintage -> answers table, when the cache could not be written
+_NOTES: dict = {}  # vintage -> {tier: why} of the index in use
+_WARNED: set = set()
 #: Columns stored per postcode (status is the base status; vintage is constant per file).
-STORED = [c for c in ANSWER_COLUMNS if c not in ("vintage",)]
+STORED = [c for c in ANSWER_COLUMNS if c != "vintage"]
 
 
-def _vintage(vintage) -> str:
-    cat = catalogue()
-    return cat.vintage(None if vintage is None else str(vintage))["vintage"]
-
-
-def _input_ids() -> list[str]:
-    """Every dataset an answer can depend on (documentation excluded)."""
-    return [e.id for e in catalogue() if e.kind not in ("documentation",)]
+def _vintage(vintage) -> Vintage:
+    return catalogue().vintage(vintage)
 
 
 _PATHS: dict = {}  # (settings, vintage) -> (input stamps, index path): a per-process memo
 
 
 def index_path(vintage=None) -> Path:
-    """Where this vintage's index is (or will be), named by a digest of everything it depends on.
+    """Where this vintage's index is (or will be), named by a digest of its declared inputs.
 
     Computing it hashes no file twice: file hashes are memoised by size and modification time, and
     within a process the answer is kept while no input's size or modification time changes.
     """
-    from ._fetch import locate
-
     v = _vintage(vintage)
     settings = get_settings()
-    located = [locate(i) for i in _input_ids()]
+    cat = catalogue()
+    roles = v.inputs()
+    located = [locate(cat.get(i)) for r in roles.values() for i in r.datasets]
     stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p is not None else None for p in located)
-    memo = _PATHS.get((settings, v))
+    memo = _PATHS.get((settings, v.key))
     if memo is not None and memo[0] == stamps:
         return memo[1]
-    key = {"vintage": v, "inputs": {i: sha256_file(fetch(i)) for i in _input_ids()}}
-    path = settings.cache_dir / "index" / f"answers-{v}-{key_digest(key)}.parquet"
-    _PATHS[(settings, v)] = (stamps, path)
+    key = {"vintage": v.key, "inputs": input_key(roles, strict=False)}
+    path = settings.cache_dir / "index" / f"answers-{v.key}-{key_digest(key)}.parquet"
+    _PATHS[(settings, v.key)] = (stamps, path)
     return path
 
 
@@ -83,38 +83,40 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
     if path.is_file() and _readable(path):
         return path
     show = sys.stderr.isatty() if progress is None else progress
-    steps = ["postcodes located (Code-Point, NSPL → LSOA)", "geography and neighbourhoods", "answers joined", "written"]
+    steps = ["postcodes located", "geography and neighbourhoods", "answers joined", "written"]
     bar = None
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(steps), desc=f"icsgeo index {v}", unit="step", file=sys.stderr)
+        bar = tqdm(total=len(steps), desc=f"icsgeo index {v.key}", unit="step", file=sys.stderr)
     t0 = time.perf_counter()
 
     def step(i: int) -> None:
         if bar is not None:
             bar.set_postfix_str(steps[i])
             bar.update(1)
-        log.info("index %s: %s (%.1f s)", v, steps[i], time.perf_counter() - t0)
+        log.info("index %s: %s (%.1f s)", v.key, steps[i], time.perf_counter() - t0)
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._assign import _where, postcode_index
-    from ._geography import geography
+    from .answers import attach
+    from .tiers import geography
+    from .locate import postcode_table, table_status
 
-    idx = postcode_index()
+    table = postcode_table()
     step(0)
-    geo = geography(v)
-    geo.lsoas  # noqa: B018  (build now, for the progress bar)
+    geo = geography(v.key)
+    geo.tiers  # noqa: B018  (build now, for the progress bar)
     step(1)
-    answers = _where(idx["postcode"].astype(object), geo)
+    answered = attach(table, geo, table_status(table))
     step(2)
-    table = pa.Table.from_pandas(answers[STORED], preserve_index=False)
-    table = table.replace_schema_metadata({b"icsgeo.vintage": v.encode()})
+    out = pa.Table.from_pandas(answered[STORED], preserve_index=False)
+    meta = {b"icsgeo.vintage": v.key.encode(), b"icsgeo.notes": json.dumps(geo.notes).encode()}
+    out = out.replace_schema_metadata(meta)
 
     def write(tmp: Path) -> None:
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP, use_dictionary=True, compression="zstd",
+        pq.write_table(out, tmp, row_group_size=ROW_GROUP, use_dictionary=True, compression="zstd",
                        write_statistics=["postcode"])
 
     try:
@@ -122,17 +124,18 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
         atomic_write(path, write)
     except OSError as exc:  # a read-only or full cache: answer from memory, build again next time
         log.warning("could not write the index to %s (%s): answering from memory this time", path, exc)
-        _MEMORY[v] = table
+        _MEMORY[v.key] = out
+        _NOTES[v.key] = dict(geo.notes)
         if bar is not None:
             bar.close()
         return None
-    for old in path.parent.glob(f"answers-{v}-*.parquet"):  # superseded builds
+    for old in path.parent.glob(f"answers-{v.key}-*.parquet"):  # superseded builds
         if old != path:
             old.unlink(missing_ok=True)
     step(3)
     if bar is not None:
         bar.close()
-    log.info("index %s: %d postcodes in %.1f s → %s", v, table.num_rows, time.perf_counter() - t0, path)
+    log.info("index %s: %d postcodes in %.1f s → %s", v.key, out.num_rows, time.perf_counter() - t0, path)
     return path
 
 
@@ -155,13 +158,34 @@ def _readable(path: Path) -> bool:
 def ensure_index(vintage=None) -> Path | None:
     """The index path, building it first when needed; ``None`` if it lives only in memory."""
     v = _vintage(vintage)
-    if v in _MEMORY:
+    if v.key in _MEMORY:
         return None
     path = index_path(v)
     return path if path.is_file() and _readable(path) else build_index(v)
 
 
-def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
+def notes(vintage=None) -> dict[str, str]:
+    """Tier -> why it is missing or degraded in the vintage's index (empty when complete)."""
+    v = _vintage(vintage)
+    path = ensure_index(v)
+    if path is None:
+        return dict(_NOTES.get(v.key, {}))
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(b"icsgeo.notes", b"{}"))
+
+
+def _warn_once(vintage: str, path: Path | None) -> None:
+    """Log the index's degraded tiers once per process and index."""
+    if (vintage, path) in _WARNED:
+        return
+    _WARNED.add((vintage, path))
+    for tier, why in notes(vintage).items():
+        log.warning("vintage %s: %s: %s", vintage, tier, why)
+
+
+def records(queries: Sequence[object], vintage=None) -> list[dict]:
     """Answer a few postcodes from the index: one JSON object per query, in order.
 
     Imports pyarrow only. Builds the index first if it is missing.
@@ -170,6 +194,7 @@ def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
 
     v = _vintage(vintage)
     path = ensure_index(v)
+    _warn_once(v.key, path)
     pcs = [normalise_postcode(q) for q in queries]
     wanted = sorted({p for p in pcs if p is not None})
     rows: dict[str, dict] = {}
@@ -178,7 +203,7 @@ def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
             import pyarrow as pa
             import pyarrow.compute as pc
 
-            t = _MEMORY[v]
+            t = _MEMORY[v.key]
             t = t.filter(pc.is_in(t.column("postcode"), value_set=pa.array(wanted, t.column("postcode").type)))
             rows = {r["postcode"]: r for r in t.to_pylist()}
         else:
@@ -189,7 +214,7 @@ def lookup_records(queries: Sequence[object], vintage=None) -> list[dict]:
             row = {"status": "invalid"}
         else:
             row = rows.get(pc) or {"status": "not_found", "postcode": pc}
-        out.append(nest({**row, "query": q, "postcode": pc, "vintage": v}))
+        out.append(nest({**row, "query": q, "postcode": pc, "vintage": v.key}))
     return out
 
 
@@ -234,10 +259,10 @@ def _positions(strings, keys, order):
     return pa.array(np.where(hit, order[i], 0), pa.int64(), mask=~hit)
 
 
-def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-process table cache)
+def answers(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-process table cache)
     """Answers for an Arrow array (or list) of raw postcode strings: an Arrow table aligned with the
-    input (ANSWER_COLUMNS + ``postcode`` normalised). Values that are not in pcds form are
-    normalised first; unknown ones are ``not_found``, malformed ones ``invalid``."""
+    input (:data:`icsgeo.answer.ANSWER_COLUMNS`, ``postcode`` normalised). Values that are not in
+    pcds form are normalised first; unknown ones are ``not_found``, malformed ones ``invalid``."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -246,10 +271,11 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
 
     v = _vintage(vintage)
     path = ensure_index(v)
-    key = path if path is not None else ("memory", v)
+    _warn_once(v.key, path)
+    key = path if path is not None else ("memory", v.key)
     if _cache.get("key") != key:
         if path is None:
-            table = _MEMORY[v]
+            table = _MEMORY[v.key]
         else:
             schema = pq.read_schema(path)
             strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
@@ -275,11 +301,11 @@ def answers_for(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (
         norm = pc.replace_with_mask(raw, miss, fixed)
         found = _positions(fixed, keys, order)
         pos = pc.replace_with_mask(pos, miss, found)
-    answers = table.take(pos)
-    status = answers.column("status").cast(pa.string())
+    answered = table.take(pos)
+    status = answered.column("status").cast(pa.string())
     known = pc.is_valid(pos)
     valid = pc.is_valid(norm)
     status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
-    answers = answers.set_column(answers.schema.get_field_index("status"), "status", status)
-    answers = answers.set_column(answers.schema.get_field_index("postcode"), "postcode", norm)
-    return answers.append_column("vintage", pa.repeat(pa.scalar(v, pa.string()), len(raw)))
+    answered = answered.set_column(answered.schema.get_field_index("status"), "status", status)
+    answered = answered.set_column(answered.schema.get_field_index("postcode"), "postcode", norm)
+    return answered.append_column("vintage", pa.repeat(pa.scalar(v.key, pa.string()), len(raw)))

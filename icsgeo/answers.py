@@ -1,0 +1,162 @@
+"""Answers for postcodes, points and practices against a :class:`~icsgeo.geography.Geography`.
+
+The most authoritative source is used first, and every row says which was used: the postcode's
+location and official LAD (:mod:`icsgeo.locate`), the LSOA by point in polygon checked against that
+LAD, then the place, system, Sub-ICB Location and neighbourhood of the LSOA (:attr:`Geography.tiers`).
+One row out per query, in order, with :data:`icsgeo.answer.ANSWER_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import areas
+from .answer import ANSWER_COLUMNS
+from .tiers import Geography
+from .locate import locate_postcodes, lsoa_of_points, lsoa_of_points_dask, to_bng, to_latlon
+from .sources.catalogue import catalogue
+from .sources.read import read
+
+__all__ = ["attach", "for_postcodes", "for_points", "restrict", "practices", "KEPT_OUTSIDE_SYSTEM"]
+
+#: What an ``outside_system`` answer keeps: the facts of the postcode itself, not the system's tiers.
+KEPT_OUTSIDE_SYSTEM = ("lsoa_name", "sicbl_code", "sicbl_ods_code", "sicbl_name")
+_TIER_COLUMNS = ["lsoa_name", "neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
+                 "place_code", "place_name", "system_code", "system_ods_code", "system_name",
+                 "sicbl_code", "sicbl_ods_code", "sicbl_name"]  # fmt: skip
+
+
+def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.DataFrame:
+    """Join located rows (``lsoa21_code``, optional ``lad_code``) to the geography's tiers and finish
+    the status: ``outside_england`` for a location outside England, ``outside_system`` for an
+    English one outside a custom definition."""
+    tiers = geo.tiers
+    # positional join: each row's LSOA → its row in the tier table (no merge on strings)
+    row = pd.Index(tiers["lsoa21_code"]).get_indexer(located["lsoa21_code"].astype(object))
+    row[row < 0] = len(tiers) - 1  # the table's last row is all missing
+    picked = tiers.drop(columns="lsoa21_code").iloc[row].reset_index(drop=True)
+    out = pd.concat([located.reset_index(drop=True), picked], axis=1)
+    in_scope = out["system_code"].notna().to_numpy()
+    english = out["lsoa21_code"].astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool)
+    status = status.copy()
+    locatable = np.isin(status, ["ok", "terminated"])
+    status[locatable & ~english] = "outside_england"
+    if geo.definition is not None:
+        status[locatable & english & ~in_scope] = "outside_system"
+    # The LAD: the official one given with the postcode, else the LSOA's (newest code vintage).
+    lad = out["lad_code"] if "lad_code" in out else pd.Series(pd.NA, index=out.index)
+    lad = lad.astype("string").fillna(out["lsoa_lad_code"].astype("string"))
+    out["lad_code"] = lad.where(english)
+    out["lad_name"] = out["lad_code"].map(areas.lad_names())
+    out = _mask_tiers(out, status)
+    out.loc[~english, ["lsoa21_code", "lsoa_method", "lad_code", "lad_name"]] = None
+    out["status"] = status
+    out["vintage"] = geo.vintage
+    return out.rename(columns={"lsoa21_code": "lsoa_code"})
+
+
+def _mask_tiers(out: pd.DataFrame, status: np.ndarray) -> pd.DataFrame:
+    """Tiers only for located answers; ``outside_system`` keeps :data:`KEPT_OUTSIDE_SYSTEM`."""
+    keep_tiers = np.isin(status, ["ok", "terminated"])
+    outside = status == "outside_system"
+    for c in _TIER_COLUMNS:
+        keep = keep_tiers | outside if c in KEPT_OUTSIDE_SYSTEM else keep_tiers
+        if not keep.all():
+            out[c] = out[c].where(keep)
+    return out
+
+
+def restrict(answers: pd.DataFrame, system_code: str) -> pd.DataFrame:
+    """National answers narrowed to one national system: located answers elsewhere become
+    ``outside_system`` (their own facts kept, the system's tiers dropped)."""
+    status = answers["status"].to_numpy(dtype=object).copy()
+    located = np.isin(status, ["ok", "terminated"])
+    status[located & (answers["system_code"].astype(object).to_numpy() != system_code)] = "outside_system"
+    out = _mask_tiers(answers.copy(), status)
+    out["status"] = status
+    return out
+
+
+def for_postcodes(queries, geo: Geography) -> pd.DataFrame:
+    """Answer postcodes: one row per query, in order, with ``query`` and :data:`ANSWER_COLUMNS`."""
+    queries = queries if isinstance(queries, pd.Series) else pd.Series(list(queries), dtype=object)
+    queries = queries.reset_index(drop=True)
+    found = locate_postcodes(queries)
+    out = attach(found.drop(columns="status"), geo, found["status"].to_numpy(dtype=object))
+    out.insert(0, "query", queries.to_numpy(dtype=object))
+    return out[["query", *ANSWER_COLUMNS]]
+
+
+def _numbers(values) -> np.ndarray:
+    return pd.to_numeric(pd.Series(np.atleast_1d(np.asarray(values, dtype=object))), errors="coerce").to_numpy(dtype="float64")
+
+
+def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=None, engine: str = "local",
+               npartitions: int | None = None) -> pd.DataFrame:
+    """Answer points (EPSG:27700 ``easting``/``northing`` or WGS84 ``lat``/``lon``): one row per point,
+    in order; a point that is not a number or not in Great Britain's range is ``invalid``."""
+    if engine not in ("local", "dask"):
+        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
+    if easting is not None and northing is not None:
+        e, n = _numbers(easting), _numbers(northing)
+        valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e <= 700_000) & (n >= 0) & (n <= 1_300_000)
+        la, lo = to_latlon(e, n)
+    elif lat is not None and lon is not None:
+        la, lo = _numbers(lat), _numbers(lon)
+        valid = np.isfinite(la) & np.isfinite(lo) & (la >= 49) & (la <= 61) & (lo >= -9) & (lo <= 3)
+        e, n = to_bng(la, lo)
+    else:
+        raise ValueError("give easting and northing, or lat and lon")
+    e, n = np.where(valid, e, np.nan), np.where(valid, n, np.nan)
+    la, lo = np.where(valid, la, np.nan), np.where(valid, lo, np.nan)
+    polygons = areas.lsoa_polygons()
+    if engine == "local":
+        located = lsoa_of_points(e, n, polygons=polygons)
+    else:
+        located = lsoa_of_points_dask(e, n, polygons=polygons, npartitions=npartitions)
+    located["easting"], located["northing"] = np.round(e, 1), np.round(n, 1)
+    located["lat"], located["lon"] = np.round(la, 6), np.round(lo, 6)
+    status = np.where(valid, "ok", "invalid").astype(object)
+    status[valid & located["lsoa21_code"].isna().to_numpy()] = "outside_england"
+    out = attach(located, geo, status)
+    out["postcode"] = None
+    out.loc[out["status"] == "invalid", ["easting", "northing", "lat", "lon"]] = np.nan
+    return out[ANSWER_COLUMNS]
+
+
+def practices(geo: Geography) -> pd.DataFrame:
+    """Every practice of the geography's practice map with its location, LSOA, tiers and flags.
+
+    The neighbourhood is the practice's PCN and the Sub-ICB Location its ODS commissioner (membership
+    is authoritative for practices); the LSOA, place and system come from its location.
+    ``outside_ods_sicbl`` flags practices whose postcode lies outside their ODS Sub-ICB Location.
+    """
+    from .tiers import geography
+
+    cat = catalogue()
+    m = read(cat.get(geo.practice_map))
+    national = geo if geo.definition is None else geography(geo.vintage, None, geo.practice_map)
+    answers = for_postcodes(m["postcode"].astype(object), national)
+    loc = answers[["status", "lsoa_code", "place_code", "place_name", "system_code", "system_ods_code", "system_name",
+                   "sicbl_code", "lad_code", "lad_name", "easting", "northing", "lat", "lon"]]
+    loc = loc.rename(columns={"status": "location_status", "sicbl_code": "location_sicbl_code"})
+    out = pd.concat([m[["practice_code", "practice_name", "postcode", "pcn_code", "pcn_name", "is_unallocated",
+                        "sicbl_code", "sicbl_ods_code", "sicbl_name", "icb_code", "icb_ods_code", "icb_name"]].reset_index(drop=True),
+                     loc.reset_index(drop=True)], axis=1)
+    # Compare like with like: the location's Sub-ICB Location in the practice map's own code family
+    # (the 2026 maps carry the SICBL codes recoded by the April 2026 mergers).
+    family = str(cat.get(geo.practice_map).get("icb_vintage", geo.vintage))
+    lsoa_sicbl = geography(family).lsoas.set_index("lsoa21_code")["place_code"]
+    out["location_sicbl_code"] = out["lsoa_code"].map(lsoa_sicbl)
+    out["outside_ods_sicbl"] = (out["location_sicbl_code"].notna() & (out["location_sicbl_code"] != out["sicbl_code"])).astype(bool)
+    if geo.definition is not None:
+        inside = set(geo.lsoas["lsoa21_code"])
+        sel = out["lsoa_code"].isin(inside)
+        lsoa_place = geo.lsoas.set_index("lsoa21_code")
+        for c in ("place_code", "place_name", "system_code", "system_ods_code", "system_name"):
+            out[c] = out["lsoa_code"].map(lsoa_place[c]).where(sel)
+    sizes = geo.practice_lsoas[["practice_code", "registered_patients", "registered_date"]].drop_duplicates("practice_code")
+    out = out.merge(sizes, on="practice_code", how="left")
+    out["extract_date"] = m["extract_date"].iloc[0] if len(m) else pd.NaT
+    return out

@@ -1,0 +1,271 @@
+"""Where things are: points into LSOA 2021, and the postcode table (every known postcode, located and
+put in its LSOA once).
+
+- A postcode's location and local authority come from the ``postcodes`` role (OS Code-Point Open: live
+  English postcodes with their official LAD and ward); ``postcodes_extra`` (NSPL) adds the postcodes
+  it lacks (terminated ones, Wales, Scotland).
+- The LSOA is found by point in polygon (the ``lsoa_polygons`` role), then checked against the
+  postcode's official LAD: a point whose polygon lies in another LAD (generalised boundaries are
+  coarse) moves to the nearest LSOA of its official LAD (``lsoa_method = "nearest in official LAD"``).
+
+:func:`lsoa_of_points` works on frames (polygons and the LSOA -> LAD table are passed in), so it can
+be tested on a toy; :func:`postcode_table` and :func:`locate_postcodes` read the files.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .postcode import normalise_postcodes
+from .settings import DISPLAY_CRS, WORKING_CRS
+from .sources.cache import cached_frame
+from .sources.catalogue import catalogue
+from .sources.inputs import dataset, input_key, unavailable
+from .sources.read import read
+from . import areas
+
+__all__ = [
+    "NEAREST_MAX_M",
+    "LOCATE_ROLES",
+    "lsoa_of_points",
+    "lsoa_of_points_dask",
+    "postcode_table",
+    "locate_postcodes",
+    "table_status",
+    "to_latlon",
+    "to_bng",
+]
+
+log = logging.getLogger("icsgeo")
+
+#: Coastal points outside the generalised coastline still get the nearest LSOA within this distance.
+NEAREST_MAX_M = 5_000
+#: What the postcode table is built from.
+LOCATE_ROLES = ("postcodes", "postcodes_extra", "lsoa_polygons", "lsoa_lookup")
+
+
+def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | None = None,
+                   lad_hint: Sequence | None = None, max_distance: float = NEAREST_MAX_M) -> pd.DataFrame:
+    """LSOA holding each point: ``lsoa21_code``, ``lsoa_method``, ``spatial_lsoa21_code``.
+
+    ``polygons``: a GeoDataFrame with ``code`` and geometry (EPSG:27700). ``lad_hint``: each point's
+    official LAD (any code vintage), when known, with ``lsoa_lads`` (``lsoa21_code, lad_code``) to
+    check the polygon's LAD against: a point whose polygon lies in another LAD moves to the nearest
+    LSOA (within 2 km) of its official LAD. Points without coordinates get no LSOA. Every input row
+    comes out, in order.
+    """
+    import shapely
+
+    e = np.asarray(easting, dtype="float64")
+    n = np.asarray(northing, dtype="float64")
+    m = len(e)
+    code = np.full(m, None, dtype=object)
+    method = np.full(m, None, dtype=object)
+    ok = np.isfinite(e) & np.isfinite(n)
+    tree = polygons.sindex
+    idx_ok = np.flatnonzero(ok)
+    pts = shapely.points(e[idx_ok], n[idx_ok])
+    qi, ti = _query_parallel(tree, pts)
+    # a point on a shared edge intersects two polygons: keep the first, deterministically
+    order = np.lexsort((ti, qi))
+    qi, ti = qi[order], ti[order]
+    first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
+    qi, ti = qi[first], ti[first]
+    pcodes = polygons["code"].to_numpy(dtype=object)
+    code[idx_ok[qi]] = pcodes[ti]
+    method[idx_ok[qi]] = "point in polygon"
+    hit = np.zeros(len(idx_ok), dtype=bool)
+    hit[qi] = True
+    missing = idx_ok[~hit]
+    if len(missing):
+        mi, mt = tree.nearest(shapely.points(e[missing], n[missing]), max_distance=max_distance, return_all=False)
+        code[missing[mi]] = pcodes[mt]
+        method[missing[mi]] = "nearest polygon"
+    if lad_hint is not None and len(missing):
+        # a point known to be English (it has an official LAD) but far from the generalised coastline
+        hinted = pd.Series(np.asarray(lad_hint, dtype=object)).notna().to_numpy()
+        far = np.flatnonzero(ok & hinted & pd.isna(pd.Series(code)).to_numpy())
+        if len(far):
+            fi, ft = tree.nearest(shapely.points(e[far], n[far]), max_distance=25_000, return_all=False)
+            code[far[fi]] = pcodes[ft]
+            method[far[fi]] = "nearest polygon"
+    spatial = code.copy()
+    if lad_hint is not None:
+        if lsoa_lads is None:
+            raise ValueError("lad_hint needs lsoa_lads (lsoa21_code, lad_code) to check the polygons' LAD against")
+        hint = areas.older_lad(pd.Series(np.asarray(lad_hint, dtype=object)))
+        lsoa_lad = pd.Series(lsoa_lads["lad_code"].to_numpy(), index=lsoa_lads["lsoa21_code"].to_numpy())
+        got = pd.Series(code).map(lsoa_lad)
+        wrong = (hint.notna() & got.notna() & (got != hint) & pd.Series(ok)).to_numpy()
+        if wrong.any():
+            _nearest_within_lad(e, n, hint.to_numpy(dtype=object), wrong, polygons, lsoa_lads, code, method)
+    return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": spatial})
+
+
+def _query_parallel(tree, pts, chunk: int = 250_000):
+    """``tree.query(pts, predicate="intersects")`` in chunks on every core (GEOS releases the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(pts) <= chunk:
+        return tree.query(pts, predicate="intersects")
+    starts = range(0, len(pts), chunk)
+
+    def one(start):
+        qi, ti = tree.query(pts[start:start + chunk], predicate="intersects")
+        return qi + start, ti
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        parts = list(pool.map(one, starts))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _nearest_within_lad(e, n, hint, wrong, polygons, lsoa_lads, code, method) -> None:
+    """Move points whose polygon disagrees with their official LAD to the nearest LSOA of that LAD.
+    One vectorised query per LAD concerned (a few dozen), never one per point."""
+    import shapely
+
+    polys = polygons[polygons["code"].isin(lsoa_lads["lsoa21_code"])].merge(
+        lsoa_lads[["lsoa21_code", "lad_code"]], left_on="code", right_on="lsoa21_code")
+    rows = np.flatnonzero(wrong)
+    for lad, members in pd.Series(rows).groupby(hint[rows]):
+        cand = polys[polys["lad_code"] == lad]
+        if cand.empty:
+            continue
+        idx = members.to_numpy()
+        tree = shapely.STRtree(cand.geometry.values)
+        qi, ti = tree.query_nearest(shapely.points(e[idx], n[idx]), max_distance=2_000, return_distance=False, all_matches=False)
+        code[idx[qi]] = cand["code"].to_numpy(dtype=object)[ti]
+        method[idx[qi]] = "nearest in official LAD"
+
+
+def lsoa_of_points_dask(e: np.ndarray, n: np.ndarray, *, polygons, npartitions: int | None = None) -> pd.DataFrame:
+    """The point-in-polygon step with dask-geopandas (an inner spatial join per partition), then the
+    same nearest-polygon fallback as :func:`lsoa_of_points` for the few points no polygon holds."""
+    try:
+        import dask_geopandas
+    except ImportError as exc:
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError('engine="dask" needs dask-geopandas: pip install "icsgeo[dask]"') from exc
+    import geopandas
+
+    polys = polygons[["code", "geometry"]]
+    ok = np.isfinite(e) & np.isfinite(n)
+    pts = geopandas.GeoDataFrame({"row": np.flatnonzero(ok)}, geometry=geopandas.points_from_xy(e[ok], n[ok]), crs=WORKING_CRS)
+    parts = npartitions or max(1, len(pts) // 500_000)
+    dpts = dask_geopandas.from_geopandas(pts, npartitions=parts)
+    joined = dask_geopandas.sjoin(dpts, polys, predicate="intersects").compute()
+    joined = joined.sort_values(["row", "index_right"]).drop_duplicates("row")  # edge points: first polygon
+    code = np.full(len(e), None, dtype=object)
+    method = np.full(len(e), None, dtype=object)
+    code[joined["row"].to_numpy()] = joined["code"].to_numpy(dtype=object)
+    method[joined["row"].to_numpy()] = "point in polygon"
+    missing = np.flatnonzero(ok & pd.isna(pd.Series(code)).to_numpy())
+    if len(missing):
+        fallback = lsoa_of_points(e[missing], n[missing], polygons=polygons)
+        code[missing] = fallback["lsoa21_code"].to_numpy(dtype=object)
+        method[missing] = fallback["lsoa_method"].to_numpy(dtype=object)
+    return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": code.copy()})
+
+
+# ---------------------------------------------------------------------------------------------
+# The postcode table
+# ---------------------------------------------------------------------------------------------
+
+def _roles():
+    cat = catalogue()
+    return [cat.role(r) for r in LOCATE_ROLES]
+
+
+def postcode_table() -> pd.DataFrame:
+    """One row per known postcode: ``postcode, source, easting, northing, lat, lon, has_location,
+    lad_code, ward_code, lsoa21_code, lsoa_method, spatial_lsoa21_code``; sorted by postcode.
+
+    The ``postcodes`` role first (``source = "postcodes"``); ``postcodes_extra`` adds the postcodes it
+    lacks (``source = "postcodes_extra"``: terminated, Welsh, Scottish). Cached as Parquet keyed by the files it is built from.
+    """
+    return cached_frame("postcode-table", input_key(_roles()), _build_postcode_table)
+
+
+def _build_postcode_table() -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cat = catalogue()
+    cp = read(dataset(cat.role("postcodes")))
+    cp = pd.DataFrame({
+        "postcode": cp["postcode"], "source": "postcodes", "easting": cp["easting"], "northing": cp["northing"],
+        "lat": cp["lat"], "lon": cp["lon"], "has_location": cp["has_location"],
+        "lad_code": cp["lad_code"], "ward_code": cp["ward_code"],
+    })
+    parts = [cp]
+    extra = cat.role("postcodes_extra")
+    why = unavailable(extra)
+    if why is None:
+        ns = read(dataset(extra))
+        in_cp = pc.is_in(pa.array(ns["postcode"].to_numpy(dtype=object), pa.string()),
+                         value_set=pa.array(cp["postcode"].to_numpy(dtype=object), pa.string()))
+        ns = ns[ns["postcode_valid"].to_numpy() & ~in_cp.to_numpy(zero_copy_only=False)]
+        parts.append(pd.DataFrame({
+            "postcode": ns["postcode"], "source": "postcodes_extra", "easting": ns["easting"], "northing": ns["northing"],
+            "lat": ns["lat"], "lon": ns["lon"], "has_location": ns["has_location"], "lad_code": pd.NA, "ward_code": pd.NA,
+        }))
+    else:
+        log.warning("postcodes: %s; %s", why, extra.without)
+    idx = pd.concat(parts, ignore_index=True)
+    base = areas.lsoa_base()
+    lsoa = lsoa_of_points(idx["easting"].to_numpy(), idx["northing"].to_numpy(), polygons=areas.lsoa_polygons(),
+                          lsoa_lads=base[["lsoa21_code", "lad_code"]], lad_hint=idx["lad_code"].to_numpy(dtype=object))
+    idx = pd.concat([idx, lsoa], axis=1)
+    for c in ("postcode", "source", "lad_code", "ward_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code"):
+        idx[c] = idx[c].astype("string")
+    return idx.sort_values("postcode", kind="stable").reset_index(drop=True)
+
+
+def locate_postcodes(queries) -> pd.DataFrame:
+    """Postcodes (any case and spacing) looked up in the postcode table: one row per query, in order,
+    with the table's columns, ``postcode`` normalised (missing when invalid) and a base ``status``:
+    ``ok`` (a live postcode with a location), ``terminated`` (known only to the extra file),
+    ``not_found`` (well-formed but unknown, or without a grid reference) or ``invalid``."""
+    queries = queries if isinstance(queries, pd.Series) else pd.Series(list(queries), dtype=object)
+    pcs = normalise_postcodes(queries.reset_index(drop=True))
+    table = postcode_table()
+    found = pd.DataFrame({"postcode": pcs.astype("string")}).merge(table, on="postcode", how="left", sort=False)
+    status = table_status(found)
+    status[pcs.isna().to_numpy()] = "invalid"
+    found["status"] = status
+    found["postcode"] = pcs.to_numpy(dtype=object)
+    return found
+
+
+def table_status(rows: pd.DataFrame) -> np.ndarray:
+    """The base status of rows of the postcode table: ``ok`` (a live postcode with a location),
+    ``terminated`` (located, known only to the extra file) or ``not_found`` (no row, or no grid
+    reference)."""
+    status = np.full(len(rows), "not_found", dtype=object)
+    src = rows["source"].fillna("").to_numpy(dtype=object)
+    has = rows["has_location"].fillna(False).to_numpy(dtype=bool)
+    status[(src == "postcodes") & has] = "ok"
+    status[(src == "postcodes_extra") & has] = "terminated"
+    return status
+
+
+def to_latlon(e, n):
+    """British National Grid to WGS84: ``(lat, lon)`` arrays."""
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(WORKING_CRS, DISPLAY_CRS, always_xy=True).transform(e, n)
+    return np.asarray(lat), np.asarray(lon)
+
+
+def to_bng(lat, lon):
+    """WGS84 to British National Grid: ``(easting, northing)`` arrays."""
+    from pyproj import Transformer
+
+    e, n = Transformer.from_crs(DISPLAY_CRS, WORKING_CRS, always_xy=True).transform(lon, lat)
+    return np.asarray(e), np.asarray(n)

@@ -1,0 +1,549 @@
+"""The three tiers for a vintage: systems, places and neighbourhoods, built on LSOA 2021.
+
+Every English LSOA 2021 gets its place and system from the vintage's declared inputs (the catalogue's
+``[vintages]``): the LSOA's parent code of the vintage's ``place_role`` (a CCG in 2021, a Sub-ICB
+Location since) is its place, and the ``place_system_lookup`` links each place to its system (an ONS
+lookup, or in 2026, where no ONS lookup exists yet, the ICB each Sub-ICB Location's practices report
+in the NHS practice map: ``system_link = "practice-map"``).
+
+Geometry is used only where no lookup exists: LSOAs in two-tier counties get their county from their
+population-weighted centroid; LSOAs whose place code the 2026 practice map no longer knows (recoded by
+the April 2026 mergers) get their system from their centroid in the vintage's system boundary.
+
+Tiers degrade independently: an input that is missing or refused costs only the tiers that read it
+(:attr:`Geography.notes` says which and why; the log says it once).
+
+>>> g = geography("2026")
+>>> len(g.systems), len(g.places)
+(36, 106)
+>>> sy = g.system("South Yorkshire")
+>>> sy.code, sorted(sy.places["name"])
+('E54000061', ['Barnsley', 'Doncaster', 'Rotherham', 'Sheffield'])
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+
+from . import areas
+from .errors import DataFileError, DefinitionError, UnknownDatasetError
+from .locate import locate_postcodes
+from .neighbourhoods import default_practice_map, footprints, neighbourhood_lsoas, neighbourhood_table, resolve_method
+from .registrations import available as registrations_available
+from .registrations import list_sizes
+from .settings import WORKING_CRS
+from .sources.catalogue import Role, Vintage, catalogue
+from .sources.inputs import dataset, unavailable
+from .sources.read import read
+from .systems import SystemDefinition, load_system_file, system_definition, system_definitions
+
+__all__ = ["Geography", "System", "geography", "TIER_COLUMNS", "SYSTEM_COLUMNS", "PLACE_COLUMNS"]
+
+log = logging.getLogger("icsgeo")
+
+#: The answer columns an LSOA determines (:attr:`Geography.tiers`), by tier.
+TIER_COLUMNS = {
+    "lsoa": ["lsoa_name"],
+    "neighbourhood": ["neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence"],
+    "place": ["place_code", "place_name"],
+    "system": ["system_code", "system_ods_code", "system_name"],
+    "sicbl": ["sicbl_code", "sicbl_ods_code", "sicbl_name"],
+    "lad": ["lsoa_lad_code", "lsoa_lad_name"],
+}
+
+
+#: The columns a listing of systems or places shows, wherever it is asked for (CLI, HTTP API).
+SYSTEM_COLUMNS = ["code", "ods_code", "name", "places", "population", "registered_patients", "lsoas"]
+PLACE_COLUMNS = ["code", "ods_code", "name", "official_name", "system_code", "population", "registered_patients", "lsoas"]
+
+
+def _tidy_place_name(official: str) -> str:
+    name = re.sub(r"^NHS\s+", "", official)
+    name = re.sub(r"\s+CCG$", "", name)
+    return name.strip()
+
+
+def _friendly_place_names(lsoas: pd.DataFrame, official: pd.Series, counties: pd.Series | None) -> pd.Series:
+    """A place's everyday name: the local authority it (almost) equals, when there is one.
+
+    A place is named after a LAD or a county/unitary authority when ≥ 90% of the place's residents
+    live in it and ≥ 90% of that authority's residents live in the place; otherwise its official name
+    (a CCG's without "NHS"/"CCG").
+    """
+    lad_names = lsoas.drop_duplicates("lad_code").set_index("lad_code")["lad_name"]
+    names = {}
+    units = [("lad_code", lad_names)] + ([("ctyua_code", counties)] if counties is not None else [])
+    for unit, unit_names in units:
+        both = lsoas.groupby(["place_code", unit], observed=True)["population"].sum()
+        place_tot = lsoas.groupby("place_code")["population"].sum()
+        unit_tot = lsoas.groupby(unit)["population"].sum()
+        frame = both.reset_index()
+        frame["share_place"] = frame["population"] / frame["place_code"].map(place_tot)
+        frame["share_unit"] = frame["population"] / frame[unit].map(unit_tot)
+        good = frame[(frame["share_place"] >= 0.9) & (frame["share_unit"] >= 0.9)]
+        for p, u in zip(good["place_code"], good[unit]):
+            names.setdefault(p, unit_names.get(u))
+    out = official.index.to_series().map(names)
+    return out.fillna(official.map(_tidy_place_name))
+
+
+class Geography:
+    """Systems, places and neighbourhoods of one vintage, optionally one custom system.
+
+    Attributes (all built lazily and cached):
+
+    - ``lsoas``: one row per English LSOA 2021 in scope, with ``place_code``, ``place_name``,
+      ``system_code``, ``system_ods_code``, ``system_name`` and every parent code;
+    - ``places`` / ``systems``: GeoDataFrames (EPSG:27700) with codes, names, population (Census 2021,
+      summed from LSOAs), registered patients where known, and ``source`` saying how they were built;
+    - ``neighbourhoods``: the PCN footprints in scope with their place and system;
+    - ``tiers``: one row per LSOA with every answer column it determines;
+    - ``notes``: tier -> why it is missing or degraded (empty when every input is there).
+
+    ``system(query)`` gives one system (:class:`System`): its places, LSOAs and neighbourhoods.
+    """
+
+    def __init__(self, vintage: str | int | None = None, system: str | SystemDefinition | None = None,
+                 practice_map: str | None = None, method: str | None = None):
+        cat = catalogue()
+        self.definition: SystemDefinition | None = None
+        if system is not None:
+            self.definition = system if isinstance(system, SystemDefinition) else _resolve_definition(system)
+        self._chosen_vintage = vintage is not None
+        if vintage is None and self.definition is not None:
+            vintage = self.definition.vintage  # a definition belongs to its own vintage unless told otherwise
+        self.spec: Vintage = cat.vintage(None if vintage is None else str(vintage))
+        self.vintage: str = self.spec.key
+        self.practice_map: str = default_practice_map(practice_map or self.spec.id("practice_map")).id
+        self._method = method
+        self.notes: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        scope = f", system={self.definition.id!r}" if self.definition else ""
+        return f"Geography(vintage={self.vintage!r}{scope}, practice_map={self.practice_map!r})"
+
+    def _note(self, tier: str, message: str) -> None:
+        if tier not in self.notes:
+            self.notes[tier] = message
+            log.warning("vintage %s: %s: %s", self.vintage, tier, message)
+
+    def _read(self, role: str):
+        return read(dataset(self.spec.role(role)))
+
+    @functools.cached_property
+    def method(self) -> str:
+        """The footprint method in use: the one asked for, else registrations when present, else modelled."""
+        how = resolve_method(self._method)
+        if self._method is None and how == "modelled":
+            self._note("neighbourhood", f"modelled, not from registrations: {registrations_available()}")
+        return how
+
+    # ------------------------------------------------------------------ LSOA → tiers
+    @functools.cached_property
+    def lsoas(self) -> pd.DataFrame:
+        national = self._national_lsoas(areas.lsoa_base())
+        if self.definition is None:
+            return national
+        return self._custom_lsoas(national)
+
+    def _place_system_links(self) -> pd.DataFrame:
+        """place_code → place_official_name, system_code, system_ods_code, system_name, place_ods_code."""
+        spec = self.spec
+        lu = self._read("place_system_lookup")
+        place, system = spec.place_role, spec.system_role
+        out = lu[[f"{place}_code", f"{place}_name", f"{system}_code", f"{system}_ods_code", f"{system}_name"]]
+        out = out.drop_duplicates()
+        out.columns = ["place_code", "place_official_name", "system_code", "system_ods_code", "system_name"]
+        dup = out["place_code"].duplicated(keep=False)
+        if dup.any():
+            raise UnknownDatasetError(
+                f"{spec.id('place_system_lookup')} links {out.loc[dup, 'place_code'].nunique()} places to several systems"
+            )
+        out = out.reset_index(drop=True)
+        if f"{place}_ods_code" in lu:
+            ods = dict(zip(lu[f"{place}_code"], lu[f"{place}_ods_code"]))
+            out["place_ods_code"] = out["place_code"].map(ods)
+        return out
+
+    def _national_lsoas(self, base: pd.DataFrame) -> pd.DataFrame:
+        spec = self.spec
+        place_col = f"{spec.place_role}_code"
+        if base[place_col].isna().all():
+            why = base.attrs.get("unavailable", {})
+            raise DataFileError(f"vintage {self.vintage}: no LSOA has a {spec.place_role} place: {'; '.join(why.values()) or 'unknown'}")
+        out = base.assign(place_code=base[place_col])
+        try:
+            links = self._place_system_links()
+        except DataFileError as exc:  # no link file: places without their system
+            self._note("system", f"unknown: {exc}")
+            links = pd.DataFrame({c: pd.Series(dtype="string") for c in
+                                  ("place_code", "place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code")})
+        out = out.merge(links, on="place_code", how="left", validate="m:1")
+        out["place_link"] = np.where(out["system_code"].notna(), "lookup", None)
+        if not links.empty:
+            out = self._fill_by_space(out, links)
+        fallback = f"{spec.place_role}_name"
+        if fallback in out:
+            out["place_official_name"] = out["place_official_name"].fillna(out[fallback])
+        official = out.drop_duplicates("place_code").set_index("place_code")["place_official_name"].dropna()
+        counties = None
+        if unavailable(catalogue().role("counties")) is None:
+            counties = self._read("counties").set_index("code")["name"]
+        out["place_name"] = out["place_code"].map(_friendly_place_names(out, official, counties))
+        ods_fallback = f"{spec.place_role}_ods_code"
+        if "place_ods_code" not in out:
+            out["place_ods_code"] = None
+        if ods_fallback in out:
+            out["place_ods_code"] = out["place_ods_code"].fillna(out[ods_fallback])
+        out["place_ods_code"] = out.pop("place_ods_code")  # after place_name
+        out["system_link"] = spec.system_link
+        missing = out["system_code"].isna() | out["place_code"].isna()
+        if missing.any() and "system" not in self.notes:
+            log.warning("%d LSOAs have no %s place or system in vintage %s", int(missing.sum()), spec.place_role, self.vintage)
+        return out
+
+    def _fill_by_space(self, out: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+        """LSOAs whose place code the vintage's practice map no longer knows (Sub-ICB Locations recoded
+        or split by the April 2026 mergers): the system is the vintage's boundary holding the LSOA's
+        population-weighted centroid; the place is that system's one new place code, when there is one."""
+        import geopandas
+
+        miss = out["system_code"].isna().to_numpy()
+        if not miss.any() or self.spec.system_link != "practice-map":
+            return out
+        try:
+            systems = self._read("systems")[["code", "geometry"]]
+        except DataFileError as exc:
+            self._note("system", f"{int(miss.sum())} LSOAs of recoded places have no system: {exc}")
+            return out
+        pts = geopandas.GeoDataFrame(index=np.flatnonzero(miss),
+                                     geometry=geopandas.points_from_xy(out.loc[miss, "easting"], out.loc[miss, "northing"]),
+                                     crs=WORKING_CRS)
+        hit = geopandas.sjoin_nearest(pts, systems, how="left", max_distance=5_000)
+        hit = hit[~hit.index.duplicated()]
+        new_places = links[~links["place_code"].isin(out["place_code"].dropna().unique())]
+        per_system = new_places.groupby("system_code")["place_code"].agg(list)
+        unique = {k: v[0] for k, v in per_system.items() if len(v) == 1}
+        place = hit["code"].map(unique)
+        out = out.copy()
+        rows = out.index[miss]
+        out.loc[rows, "place_code"] = place.to_numpy()
+        filled = out.loc[rows, ["place_code"]].merge(links, on="place_code", how="left")
+        for col in ("place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code"):
+            if col in filled:
+                out.loc[rows, col] = filled[col].to_numpy()
+        out.loc[rows, "place_link"] = "spatial (centroid in the vintage's system boundary; the system's new place code)"
+        unresolved = out.loc[rows, "system_code"].isna().sum()
+        log.info("vintage %s: %d LSOAs placed by space (%d unresolved)", self.vintage, len(rows), unresolved)
+        return out
+
+    def _custom_lsoas(self, national: pd.DataFrame) -> pd.DataFrame:
+        d = self.definition
+        assert d is not None
+        frames = []
+        sicbl_ods = dict(zip(national["sicbl_ods_code"], national["sicbl_code"]))
+        lad_changes = catalogue().code_changes.get("lad", {})
+        columns = {"lad": "lad_code", "ctyua": "ctyua_code", "sicbl": "sicbl_code", "ccg": "ccg_code", "lsoa": "lsoa21_code"}
+        ccg_ods: dict[str, str] = {}
+        if any("ccg" in p.units for p in d.places):
+            ccg_lu = read(dataset(catalogue().role("ccg_codes")))
+            ccg_ods = dict(zip(ccg_lu["ccg_ods_code"], ccg_lu["ccg_code"]))
+        for p in d.places:
+            mask = np.zeros(len(national), dtype=bool)
+            for unit, codes in p.units.items():
+                codes = [lad_changes.get(c, c) for c in codes] if unit == "lad" else list(codes)
+                if unit == "sicbl":
+                    codes = [sicbl_ods.get(c, c) for c in codes]
+                if unit == "ccg":
+                    codes = [ccg_ods.get(c, c) for c in codes]
+                col = national[columns[unit]]
+                if col.isna().all():
+                    why = "; ".join(national.attrs.get("unavailable", {}).values()) or "its input is missing"
+                    raise DefinitionError(f"{d.path or d.id}: place {p.name!r} is given by {unit} codes, which cannot be read: {why}")
+                unknown = sorted(set(codes) - set(col.dropna()))
+                if unknown:
+                    raise DefinitionError(f"{d.path or d.id}: place {p.name!r}: {unit} codes {unknown} match no English LSOA")
+                mask |= col.isin(codes).to_numpy()
+            frames.append(national[mask].assign(place_code=p.code, place_name=p.name, place_ods_code=None))
+        out = pd.concat(frames, ignore_index=True)
+        dup = out["lsoa21_code"].duplicated(keep=False)
+        if dup.any():
+            raise DefinitionError(f"{d.id}: {out.loc[dup, 'lsoa21_code'].nunique()} LSOAs belong to two places")
+        out = out.rename(columns={"system_code": "national_system_code", "system_ods_code": "national_system_ods_code",
+                                  "system_name": "national_system_name"})
+        out["system_code"] = d.code or d.id
+        out["system_ods_code"] = d.ods_code
+        out["system_name"] = d.name
+        out["system_link"] = f"definition {d.id}"
+        return out
+
+    # ------------------------------------------------------------------ the answer columns of each LSOA
+    @functools.cached_property
+    def tiers(self) -> pd.DataFrame:
+        """One row per LSOA in scope with every answer column it determines (:data:`TIER_COLUMNS`),
+        plus an all-missing last row (positions that found no LSOA point at it)."""
+        l = self.lsoas
+        out = pd.DataFrame({
+            "lsoa21_code": l["lsoa21_code"], "lsoa_name": l["lsoa21_name"],
+            "place_code": l["place_code"], "place_name": l["place_name"],
+            "system_code": l["system_code"], "system_ods_code": l["system_ods_code"], "system_name": l["system_name"],
+            "sicbl_code": l["sicbl_code"], "sicbl_ods_code": l["sicbl_ods_code"], "sicbl_name": l["sicbl_name"],
+            "lsoa_lad_code": areas.newer_lad(l["lad_code"]), "lsoa_lad_name": l["lad_name"],
+        })
+        nb = self._neighbourhood_assignment()
+        if nb is None:
+            for c in TIER_COLUMNS["neighbourhood"]:
+                out[c] = None
+        else:
+            nb = nb[["lsoa21_code", "pcn_code", "pcn_name", "method", "confidence"]].rename(columns={
+                "pcn_code": "neighbourhood_code", "pcn_name": "neighbourhood_name",
+                "method": "neighbourhood_method", "confidence": "neighbourhood_confidence"})
+            nb.loc[nb["neighbourhood_code"].isna(), "neighbourhood_method"] = None
+            out = out.merge(nb, on="lsoa21_code", how="left", validate="1:1")
+        blank = pd.DataFrame({c: [None] for c in out.columns}).astype({c: out[c].dtype for c in out.columns}, errors="ignore")
+        return pd.concat([out, blank], ignore_index=True)
+
+    def _neighbourhood_assignment(self) -> pd.DataFrame | None:
+        """The LSOA -> PCN assignment, or None (with a note) when the practice map cannot be read."""
+        why = unavailable(Role(self.practice_map, (self.practice_map,)))
+        if why is not None:
+            self._note("neighbourhood", f"unknown: {why}")
+            return None
+        return neighbourhood_lsoas(self.practice_map, self.method)
+
+    # ------------------------------------------------------------------ places and systems
+    @functools.cached_property
+    def places(self):
+        import geopandas
+
+        lsoas = self.lsoas
+        agg = lsoas.groupby("place_code", sort=False).agg(
+            name=("place_name", "first"), ods_code=("place_ods_code", "first"), system_code=("system_code", "first"),
+            system_ods_code=("system_ods_code", "first"), system_name=("system_name", "first"),
+            population=("population", "sum"), lsoas=("lsoa21_code", "size"),
+        )
+        agg["registered_patients"] = self._registered_by("place_code")
+        if self.definition is None:
+            shapes = self._read("places")[["code", "geometry"]]
+            official = lsoas.drop_duplicates("place_code").set_index("place_code")["place_official_name"]
+            agg["official_name"] = official
+            known = agg.index.isin(shapes["code"])
+            out = shapes.merge(agg, left_on="code", right_index=True, how="inner")
+            out["source"] = f"{self.spec.id('places')} boundary; LSOAs by {self.spec.id('lsoa_place_lookup')}"
+            if not known.all():  # places with no published boundary yet (2026 recodings): from LSOAs
+                extra = self._dissolve_lsoas("place_code")
+                extra = extra[extra.index.isin(agg.index[~known])]
+                more = geopandas.GeoDataFrame(agg[~known].join(extra).reset_index().rename(columns={"place_code": "code"}),
+                                              geometry="geometry", crs=WORKING_CRS)
+                more["source"] = "LSOA 2021 polygons dissolved (no published boundary for this code)"
+                out = pd.concat([out, more], ignore_index=True)
+        else:
+            geoms = self._dissolve_lsoas("place_code")
+            out = geopandas.GeoDataFrame(agg.join(geoms).reset_index().rename(columns={"place_code": "code"}),
+                                         geometry="geometry", crs=WORKING_CRS)
+            out["official_name"] = out["name"]
+            out["source"] = f"definition {self.definition.id}; LSOA 2021 polygons dissolved"
+        cols = ["code", "ods_code", "name", "official_name", "system_code", "system_ods_code", "system_name",
+                "population", "registered_patients", "lsoas", "source", "geometry"]
+        return out[cols].sort_values("name").reset_index(drop=True)
+
+    @functools.cached_property
+    def systems(self):
+        import geopandas
+
+        lsoas = self.lsoas
+        agg = lsoas.groupby("system_code", sort=False).agg(
+            ods_code=("system_ods_code", "first"), name=("system_name", "first"),
+            population=("population", "sum"), places=("place_code", "nunique"), lsoas=("lsoa21_code", "size"),
+        )
+        agg["registered_patients"] = self._registered_by("system_code")
+        if self.definition is None:
+            shapes = self._read("systems")[["code", "name", "geometry"]].rename(columns={"name": "boundary_name"})
+            out = shapes.merge(agg, left_on="code", right_index=True, how="inner")
+            out["source"] = f"{self.spec.id('systems')} boundary; places linked by {self.spec.system_link}"
+            out = out.drop(columns="boundary_name")
+        else:
+            geom = self.places.geometry.union_all(method="coverage") if len(self.places) else None
+            out = geopandas.GeoDataFrame(agg.reset_index().rename(columns={"system_code": "code"}),
+                                         geometry=[geom], crs=WORKING_CRS)
+            out["source"] = f"definition {self.definition.id}; union of its places"
+        cols = ["code", "ods_code", "name", "population", "registered_patients", "places", "lsoas", "source", "geometry"]
+        return out[cols].sort_values("name").reset_index(drop=True)
+
+    def _dissolve_lsoas(self, by: str):
+        import geopandas
+        import shapely
+
+        polys = areas.lsoa_shapes()[["code", "geometry"]]
+        polys = polys.merge(self.lsoas[["lsoa21_code", by]], left_on="code", right_on="lsoa21_code")
+        method = "coverage" if bool(shapely.coverage_is_valid(polys.geometry.values)) else "unary"
+        d = polys[[by, "geometry"]].dissolve(by=by, method=method)
+        return geopandas.GeoSeries(d.geometry, crs=WORKING_CRS).rename("geometry")
+
+    # ------------------------------------------------------------------ registered patients
+    @functools.cached_property
+    def practice_lsoas(self) -> pd.DataFrame:
+        """The practice map's practices located: ``practice_code, postcode, status, lsoa21_code,
+        registered_patients, registered_date`` (status as :func:`icsgeo.locate.locate_postcodes`;
+        ``outside_england`` for a location outside England; list sizes <NA> without registrations)."""
+        m = read(catalogue().get(self.practice_map))
+        loc = locate_postcodes(m["postcode"].astype(object))
+        english = loc["lsoa21_code"].astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool)
+        status = loc["status"].to_numpy(dtype=object).copy()
+        status[np.isin(status, ["ok", "terminated"]) & ~english] = "outside_england"
+        out = pd.DataFrame({"practice_code": m["practice_code"].to_numpy(), "postcode": m["postcode"].to_numpy(),
+                            "status": status, "lsoa21_code": loc["lsoa21_code"].where(english).to_numpy(dtype=object)})
+        why = registrations_available()
+        if why is None:
+            sizes = list_sizes()
+            out = out.merge(sizes[["practice_code", "registered_patients", "registered_date"]], on="practice_code", how="left")
+        else:
+            self._note("registered patients", f"unknown: {why}")
+            out["registered_patients"] = np.nan
+            out["registered_date"] = pd.NaT
+        return out
+
+    def _registered_by(self, column: str) -> pd.Series:
+        """Registered patients per place/system: list sizes of the practices located in them."""
+        try:
+            p = self.practice_lsoas
+        except DataFileError as exc:  # the practice map is missing or refused
+            self._note("registered patients", f"unknown: {exc}")
+            return pd.Series(dtype="float64")
+        located = p[np.isin(p["status"], ["ok", "terminated"])]
+        where = self.lsoas.set_index("lsoa21_code")[column]
+        return located.assign(_unit=located["lsoa21_code"].map(where)).groupby("_unit")["registered_patients"].sum(min_count=1)
+
+    # ------------------------------------------------------------------ neighbourhoods
+    @functools.cached_property
+    def neighbourhoods(self):
+        """The PCN footprints of the LSOAs in scope, with their place and system (see :meth:`System.neighbourhoods`)."""
+        return self._neighbourhoods_of(self.lsoas)
+
+    def _neighbourhoods_of(self, scope: pd.DataFrame):
+        """Footprints clipped to ``scope``'s LSOAs. Columns: ``pcn_code, pcn_name, place_code,
+        place_name, system_code, system_ods_code, system_name, practices, practice_codes,
+        registered_patients, coverage, method, confidence, lsoas, footprint_population, parts,
+        contiguous, registrations_date, practice_map_date``. A footprint's place and system are those
+        holding most of its residents."""
+        fp = footprints(self.practice_map, self.method, lsoa_codes=scope["lsoa21_code"])
+        table = neighbourhood_table(self.practice_map, self.method)
+        fp = fp.merge(table[["pcn_code", "practices", "practice_codes", "registered_patients", "coverage"]],
+                      on="pcn_code", how="left")
+        nb = neighbourhood_lsoas(self.practice_map, self.method)[["lsoa21_code", "pcn_code"]]
+        l = scope.merge(nb, on="lsoa21_code", how="inner")
+        parent = areas.most_common(l, "pcn_code", "place_code", "population")
+        tiers = scope.drop_duplicates("place_code").set_index("place_code")
+        parent = parent.join(tiers[["place_name", "system_code", "system_ods_code", "system_name"]], on="place_code")
+        fp = fp.merge(parent, on="pcn_code", how="left")
+        first = ["pcn_code", "pcn_name", "place_code", "place_name", "system_code", "system_ods_code", "system_name",
+                 "practices", "practice_codes", "registered_patients", "coverage"]
+        return fp[first + [c for c in fp.columns if c not in first]]
+
+    # ------------------------------------------------------------------ one system
+    def system(self, query: str, *, files: bool = True) -> "System":
+        """One system, given as a GSS code (E54000061), an ODS code (QF7), a name fragment ("South
+        Yorkshire"), a custom definition id or (unless ``files=False``, as the HTTP API asks) the
+        path of a definition file (.yaml).
+
+        A definition is answered in its own vintage unless this geography's vintage was chosen.
+        ``england`` is not a system: use the geography itself.
+        """
+        q = (query or "").strip() if isinstance(query, str) else ""
+        if not q:
+            raise DefinitionError("name a system: a name fragment such as 'South Yorkshire', a code (E54000061, QF7) or a definition id")
+        is_file = q.lower().endswith((".yaml", ".yml"))
+        if is_file and not files:
+            raise DefinitionError(f"{q!r} names a file; here a system is a code, a name or one of the definition ids "
+                                  f"({', '.join(sorted(system_definitions()))})")
+        if q in system_definitions() or is_file:
+            g = geography(self.vintage if self._chosen_vintage else None, q, self.practice_map if self._chosen_map else None)
+            row = g.systems.iloc[0]
+            return System(g, row["code"], row["ods_code"], row["name"])
+        if self.definition is not None:
+            return geography(self.vintage, None, self.practice_map).system(q, files=files)
+        systems = self.systems
+        up = q.upper()
+        exact = systems[(systems["code"].str.upper() == up) | (systems["ods_code"].astype("string").str.upper() == up)]
+        hits = exact if len(exact) == 1 else systems[systems["name"].str.lower().str.contains(re.escape(q.lower()), regex=True)]
+        if len(hits) == 1:
+            row = hits.iloc[0]
+            return System(self, row["code"], row["ods_code"], row["name"])
+        if len(hits) > 1:
+            listing = "; ".join(f"{c} {n}" for c, n in zip(hits["code"], hits["name"]))
+            raise DefinitionError(f"{query!r} matches {len(hits)} systems in vintage {self.vintage}: {listing}. Be more specific.")
+        raise DefinitionError(
+            f"no system {query!r} in vintage {self.vintage}: give a name fragment, a GSS code (E54…), an ODS code "
+            f"or a definition id ({', '.join(sorted(system_definitions()))}). `icsgeo systems` lists them."
+        )
+
+    @property
+    def _chosen_map(self) -> bool:
+        return self.practice_map != self.spec.id("practice_map")
+
+
+class System:
+    """One system of a geography: its boundary, places, LSOAs and neighbourhoods, always with the
+    same columns whoever asks (the CLI, the HTTP API and the maps all come here)."""
+
+    def __init__(self, geography: Geography, code: str, ods_code: str | None, name: str):
+        self.geography, self.code, self.ods_code, self.name = geography, code, ods_code, name
+
+    def __repr__(self) -> str:
+        return f"System({self.code!r}, {self.name!r}, vintage={self.geography.vintage!r})"
+
+    @property
+    def vintage(self) -> str:
+        return self.geography.vintage
+
+    @property
+    def title(self) -> str:
+        """The name a map or report shows (a definition's own title where it has one)."""
+        d = self.geography.definition
+        return (d.title or d.name) if d is not None else self.name
+
+    @functools.cached_property
+    def boundary(self):
+        """The system's row of :attr:`Geography.systems` (a one-row GeoDataFrame)."""
+        s = self.geography.systems
+        return s[s["code"] == self.code].reset_index(drop=True)
+
+    @functools.cached_property
+    def lsoas(self) -> pd.DataFrame:
+        l = self.geography.lsoas
+        return l[l["system_code"] == self.code].reset_index(drop=True)
+
+    @functools.cached_property
+    def places(self):
+        p = self.geography.places
+        return p[p["system_code"] == self.code].reset_index(drop=True)
+
+    @functools.cached_property
+    def neighbourhoods(self):
+        """The PCN footprints clipped to the system's LSOAs (columns as :attr:`Geography.neighbourhoods`)."""
+        return self.geography._neighbourhoods_of(self.lsoas)
+
+
+def _resolve_definition(system: str) -> SystemDefinition:
+    if system in system_definitions():
+        return system_definition(system)
+    if system.endswith((".yaml", ".yml")):
+        return load_system_file(system)
+    raise DefinitionError(f"no system definition {system!r}; known: {', '.join(sorted(system_definitions()))}")
+
+
+def geography(vintage: str | int | None = None, system: str | None = None, practice_map: str | None = None,
+              method: str | None = None) -> Geography:
+    """The :class:`Geography` of a vintage (default: the latest), optionally one custom system
+    (a definition id or file), practice map (a dataset id) or footprint method. Kept per process."""
+    return _geography(None if vintage is None else str(vintage), system, practice_map, method)
+
+
+@functools.lru_cache(maxsize=16)
+def _geography(vintage: str | None, system: str | None, practice_map: str | None, method: str | None) -> Geography:
+    return Geography(vintage, system, practice_map, method)

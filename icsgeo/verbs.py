@@ -1,0 +1,137 @@
+"""The public verbs: ``where`` (postcodes), ``lookup`` (the same, as JSON objects, light), ``assign``
+(points), ``practices`` and ``footprints``. Each resolves its vintage once and picks the path: the
+prebuilt index for national answers, the full path against a custom system's geography.
+
+>>> r = where(["S1 2HE", "not a postcode"])
+>>> r.loc[0, ["status", "system_code", "place_name"]].tolist()
+['ok', 'E54000061', 'Sheffield']
+>>> r.loc[1, "status"]
+'invalid'
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .answer import ANSWER_COLUMNS, to_records
+from .sources.catalogue import catalogue
+
+__all__ = ["where", "lookup", "assign", "practices", "footprints"]
+
+
+def _vintage_key(vintage) -> str | None:
+    return None if vintage is None else catalogue().vintage(str(vintage)).key
+
+
+def _system(vintage: str | None, system: str):
+    """The system asked for (see :meth:`icsgeo.Geography.system`)."""
+    from .tiers import geography
+
+    return geography(vintage).system(system)
+
+
+def where(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None):
+    """Answer postcodes: a DataFrame with one row per query, in order: ``query`` and
+    :data:`icsgeo.answer.ANSWER_COLUMNS`.
+
+    ``status`` is ``ok``, ``invalid`` (not a postcode), ``not_found`` (well-formed but unknown),
+    ``terminated`` (known only to NSPL; located, answered, but the location may be a sorting office),
+    ``outside_england`` or ``outside_system``. ``system``: a system as :meth:`icsgeo.Geography.system`
+    takes it (a custom definition id or file, a GSS or ODS code, a name fragment); answers outside it
+    are ``outside_system``.
+    """
+    import pandas as pd
+
+    queries = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
+    queries = queries.reset_index(drop=True)
+    v = _vintage_key(vintage)
+    chosen = None if system is None else _system(v, system)
+    if chosen is not None and chosen.geography.definition is not None:
+        from .answers import for_postcodes
+
+        return for_postcodes(queries, chosen.geography)
+    out = _indexed(queries, v if chosen is None else chosen.vintage)
+    if chosen is not None:
+        from .answers import restrict
+
+        out = restrict(out, chosen.code)
+    return out
+
+
+def _indexed(queries, vintage: str | None):
+    """National answers from the prebuilt index, as a DataFrame."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from .index import answers
+
+    table = answers(queries, vintage)
+    table = pa.table({n: c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c
+                      for n, c in zip(table.column_names, table.columns)})
+    out = table.to_pandas()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object)
+    # the queries exactly as given (object dtype: they may not even be valid UTF-8)
+    out.insert(0, "query", pd.Series(queries.to_numpy(dtype=object), dtype=object))
+    return out[["query", *ANSWER_COLUMNS]]
+
+
+def lookup(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None) -> list[dict]:
+    """The JSON objects of ``icsgeo where --json`` for a few postcodes, in order. Without ``system``
+    it reads the prebuilt index with pyarrow only (no pandas): the fast path for single lookups."""
+    queries = list(postcodes)
+    if system is None:
+        from .index import records
+
+        return records(queries, _vintage_key(vintage))
+    return to_records(where(queries, vintage=vintage, system=system))
+
+
+def assign(points=None, *, easting=None, northing=None, lat=None, lon=None, vintage: str | int | None = None,
+           system: str | None = None, engine: str = "local", npartitions: int | None = None):
+    """Assign points (EPSG:27700 ``easting``/``northing`` or WGS84 ``lat``/``lon``) to the tiers.
+
+    Give arrays, or a DataFrame with ``easting``/``northing`` or ``lat``/``lon`` columns. One row out
+    per point, in order; a point that is not a number or not in Great Britain's range is ``invalid``.
+
+    ``engine="dask"`` runs the point-in-polygon step with dask-geopandas in ``npartitions`` chunks
+    (``pip install "icsgeo[dask]"``): for tens of millions of points, or a dask cluster. The answers
+    are the same as the local engine's.
+    """
+    from .answers import for_points, restrict
+    from .tiers import geography
+
+    if points is not None:
+        cols = set(points.columns)
+        if {"easting", "northing"} <= cols:
+            easting, northing = points["easting"], points["northing"]
+        elif {"lat", "lon"} <= cols:
+            lat, lon = points["lat"], points["lon"]
+        else:
+            raise ValueError(f"points need easting/northing or lat/lon columns; got {sorted(cols)}")
+    v = _vintage_key(vintage)
+    chosen = None if system is None else _system(v, system)
+    geo = geography(v) if chosen is None else chosen.geography
+    out = for_points(geo, easting=easting, northing=northing, lat=lat, lon=lon, engine=engine, npartitions=npartitions)
+    if chosen is not None and chosen.geography.definition is None:
+        out = restrict(out, chosen.code)
+    return out
+
+
+def practices(geography=None):
+    """Every practice of a geography's practice map (default: the latest vintage's) with its
+    location, LSOA, tiers, list size and flags (see :func:`icsgeo.answers.practices`)."""
+    from .answers import practices as _practices
+    from .tiers import geography as _geography
+
+    return _practices(geography if geography is not None else _geography())
+
+
+def footprints(practice_map: str | None = None, *, vintage: str | int | None = None, method: str | None = None):
+    """The neighbourhood (PCN) footprints of a vintage (default: the latest) with their place and
+    system: the same frame as ``geography(vintage).neighbourhoods`` (the vintage's practice map and
+    the best method available unless named)."""
+    from .tiers import geography
+
+    return geography(_vintage_key(vintage), None, practice_map, method).neighbourhoods
