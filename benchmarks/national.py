@@ -49,7 +49,8 @@ def sjoin_baseline(e, n, polys):
 def section_bulk(args, tmp: Path) -> None:
 
     import icsgeo
-    from icsgeo._index import answers_for
+    from icsgeo.areas import lsoa_polygons
+    from icsgeo.index import answers as answers_for
 
     print("\n== every English Code-Point postcode through bulk where", flush=True)
     cp = icsgeo.read("codepoint-open-2025-10")
@@ -76,7 +77,7 @@ def section_bulk(args, tmp: Path) -> None:
     assert answers.num_rows == len(cp)
     report("index lookup in process, four tiers (median)", f"{lookup:.2f} s = {len(cp) / lookup / 1e6:.2f} M postcodes/s", "≥ 2 M/s")
 
-    polys = icsgeo.read("lsoa21-bsc")
+    polys = lsoa_polygons()
     base = [sjoin_baseline(cp["easting"].to_numpy(), cp["northing"].to_numpy(), polys)[0] for _ in range(args.runs)]
     sj = statistics.median(base)
     report("baseline geopandas.sjoin into LSOA polygons, LSOA tier only (median)", f"{sj:.2f} s")
@@ -87,7 +88,8 @@ def section_bulk(args, tmp: Path) -> None:
     script.write_text(
         "import sys, pandas as pd, geopandas, icsgeo\n"
         "pts = pd.read_csv(sys.argv[1])\n"
-        "polys = icsgeo.read('lsoa21-bsc')[['code', 'geometry']]\n"
+        "from icsgeo.areas import lsoa_polygons\n"
+        "polys = lsoa_polygons()[['code', 'geometry']]\n"
         "g = geopandas.GeoDataFrame(pts, geometry=geopandas.points_from_xy(pts.easting, pts.northing), crs='EPSG:27700')\n"
         "geopandas.sjoin(g, polys, how='left', predicate='within').drop(columns='geometry').to_csv(sys.argv[2], index=False)\n"
     )
@@ -102,6 +104,7 @@ def section_points(args, tmp: Path) -> None:
     import pandas as pd
 
     import icsgeo
+    from icsgeo.areas import lsoa_polygons
 
     print("\n== 1.5 million random points through the spatial path", flush=True)
     pwc = icsgeo.read("lsoa21-pwc")
@@ -119,7 +122,7 @@ def section_points(args, tmp: Path) -> None:
         times.append(time.perf_counter() - t)
     ours = statistics.median(times)
     report("icsgeo.assign, four tiers, in process (median)", f"{ours:.2f} s = {len(e) / ours / 1e6:.2f} M points/s; {dict(out['status'].value_counts())}")
-    polys = icsgeo.read("lsoa21-bsc")
+    polys = lsoa_polygons()
     sj = statistics.median(sjoin_baseline(e, n, polys)[0] for _ in range(args.runs))
     report("baseline geopandas.sjoin, LSOA tier only (median)", f"{sj:.2f} s")
     report("ratio icsgeo / sjoin", f"{ours / sj:.2f}×", "≤ 1.0×")

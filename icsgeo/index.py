@@ -28,7 +28,7 @@ from .settings import get_settings
 from .sources.cache import atomic_write, key_digest
 from .sources.catalogue import Vintage, catalogue
 from .sources.fetch import locate
-from .sources.inputs import input_key
+from .sources.inputs import input_key, warn_once
 
 __all__ = ["index_path", "build_index", "ensure_index", "records", "answers", "notes", "STORED"]
 
@@ -177,12 +177,12 @@ def notes(vintage=None) -> dict[str, str]:
 
 
 def _warn_once(vintage: str, path: Path | None) -> None:
-    """Log the index's degraded tiers once per process and index."""
+    """Log the index's degraded tiers once per process (each said once, however it was learnt)."""
     if (vintage, path) in _WARNED:
         return
     _WARNED.add((vintage, path))
     for tier, why in notes(vintage).items():
-        log.warning("vintage %s: %s: %s", vintage, tier, why)
+        warn_once(f"vintage {vintage}: {tier}: {why}")
 
 
 def records(queries: Sequence[object], vintage=None) -> list[dict]:

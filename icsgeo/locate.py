@@ -24,7 +24,7 @@ from .postcode import normalise_postcodes
 from .settings import DISPLAY_CRS, WORKING_CRS
 from .sources.cache import cached_frame
 from .sources.catalogue import catalogue
-from .sources.inputs import dataset, input_key, unavailable
+from .sources.inputs import dataset, input_key, warn_unavailable
 from .sources.read import read
 from . import areas
 
@@ -205,8 +205,7 @@ def _build_postcode_table() -> pd.DataFrame:
     })
     parts = [cp]
     extra = cat.role("postcodes_extra")
-    why = unavailable(extra)
-    if why is None:
+    if warn_unavailable(extra) is None:
         ns = read(dataset(extra))
         in_cp = pc.is_in(pa.array(ns["postcode"].to_numpy(dtype=object), pa.string()),
                          value_set=pa.array(cp["postcode"].to_numpy(dtype=object), pa.string()))
@@ -215,8 +214,6 @@ def _build_postcode_table() -> pd.DataFrame:
             "postcode": ns["postcode"], "source": "postcodes_extra", "easting": ns["easting"], "northing": ns["northing"],
             "lat": ns["lat"], "lon": ns["lon"], "has_location": ns["has_location"], "lad_code": pd.NA, "ward_code": pd.NA,
         }))
-    else:
-        log.warning("postcodes: %s; %s", why, extra.without)
     idx = pd.concat(parts, ignore_index=True)
     base = areas.lsoa_base()
     lsoa = lsoa_of_points(idx["easting"].to_numpy(), idx["northing"].to_numpy(), polygons=areas.lsoa_polygons(),

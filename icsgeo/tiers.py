@@ -38,7 +38,7 @@ from .registrations import available as registrations_available
 from .registrations import list_sizes
 from .settings import WORKING_CRS
 from .sources.catalogue import Role, Vintage, catalogue
-from .sources.inputs import dataset, unavailable
+from .sources.inputs import dataset, unavailable, warn_once, warn_unavailable
 from .sources.read import read
 from .systems import SystemDefinition, load_system_file, system_definition, system_definitions
 
@@ -130,7 +130,7 @@ class Geography:
     def _note(self, tier: str, message: str) -> None:
         if tier not in self.notes:
             self.notes[tier] = message
-            log.warning("vintage %s: %s: %s", self.vintage, tier, message)
+            warn_once(f"vintage {self.vintage}: {tier}: {message}")
 
     def _read(self, role: str):
         return read(dataset(self.spec.role(role)))
@@ -140,7 +140,7 @@ class Geography:
         """The footprint method in use: the one asked for, else registrations when present, else modelled."""
         how = resolve_method(self._method)
         if self._method is None and how == "modelled":
-            self._note("neighbourhood", f"modelled, not from registrations: {registrations_available()}")
+            self._note("neighbourhood", f"modelled, not from registrations ({registrations_available()})")
         return how
 
     # ------------------------------------------------------------------ LSOA → tiers
@@ -398,12 +398,12 @@ class Geography:
         status[np.isin(status, ["ok", "terminated"]) & ~english] = "outside_england"
         out = pd.DataFrame({"practice_code": m["practice_code"].to_numpy(), "postcode": m["postcode"].to_numpy(),
                             "status": status, "lsoa21_code": loc["lsoa21_code"].where(english).to_numpy(dtype=object)})
-        why = registrations_available()
+        why = warn_unavailable(catalogue().role("registrations"))
         if why is None:
             sizes = list_sizes()
             out = out.merge(sizes[["practice_code", "registered_patients", "registered_date"]], on="practice_code", how="left")
         else:
-            self._note("registered patients", f"unknown: {why}")
+            self.notes.setdefault("registered patients", f"unknown ({why})")
             out["registered_patients"] = np.nan
             out["registered_date"] = pd.NaT
         return out

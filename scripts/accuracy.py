@@ -29,10 +29,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's icsgeo, installed or not
 
 import icsgeo  # noqa: E402
+from icsgeo import geography, practices, read  # noqa: E402
 from icsgeo import neighbourhoods as nb  # noqa: E402
-from icsgeo import read  # noqa: E402
-from icsgeo._assign import postcode_index, practices  # noqa: E402
-from icsgeo._geography import geography, lsoa_base  # noqa: E402
+from icsgeo.areas import lsoa_base  # noqa: E402
+from icsgeo.locate import postcode_table  # noqa: E402
+from icsgeo.neighbourhoods import gravity, rules  # noqa: E402
 
 T0 = time.time()
 SEED_SAMPLE = 20240701  # postcode sample
@@ -69,7 +70,7 @@ def section(title: str) -> float:
 def postcode_lad() -> None:
     t = section("1. Postcode -> LAD: LSOA of the postcode's point vs Code-Point Open's own LAD")
     print("data:", dataset("codepoint-open-2025-10", "lsoa21-bsc", "lsoa21-ward-lad-2024"))
-    idx = postcode_index()
+    idx = postcode_table()
     cp = idx[(idx["source"] == "codepoint") & idx["has_location"].fillna(False).astype(bool)]
     cp = cp[cp["lad_code"].str.startswith("E").fillna(False)]
     n_all = int((idx["source"] == "codepoint").sum())
@@ -170,7 +171,7 @@ def _practices_2023() -> tuple[pd.DataFrame, pd.DataFrame]:
     frame["postcode"] = frame["practice_code"].map(ep["postcode"]).astype("string")
     frame["pcn_code"] = frame["practice_code"].map(member.set_index("practice_code")["pcn_code"]).astype("string")
     frame["sicbl_code"] = frame["practice_code"].map(ep["sicbl_ods_code"]).map(ods_to_gss).astype("string")
-    located = nb._prepare_practices(frame, label="2023-07 practices", list_sizes=sizes)
+    located = nb.prepare_practices(frame, label="2023-07 practices", sizes=sizes)
     print(f"  practices in the July 2023 file {len(frame):,}; with a PCN on {AS_AT.date()} {frame['pcn_code'].notna().sum():,} "
           f"in {frame['pcn_code'].nunique():,} PCNs; located {located['easting'].notna().sum():,}")  # fmt: skip
     return regs, located
@@ -185,7 +186,7 @@ def _evaluation_frame():
 
 
 def _predict(c, scores) -> np.ndarray:
-    win, _ = nb._pick(c, scores)
+    win, _ = gravity.pick(c, scores)
     return c.pcn_codes[c.pair_pcn[win]]
 
 
@@ -197,11 +198,11 @@ def modelled_pcn() -> None:
     regs, prac = _practices_2023()
     # truth: the plurality PCN of each unchanged LSOA's registered patients (LSOA11 code = LSOA21 code)
     r = regs[regs["lsoa_code"].isin(unchanged)].rename(columns={"lsoa_code": "lsoa21_code"})
-    truth = nb._plurality(r[["lsoa21_code", "practice_code", "patients"]], prac).set_index("lsoa21_code")
+    truth = rules.plurality(r[["lsoa21_code", "practice_code", "patients"]], prac).set_index("lsoa21_code")
     print(f"  unchanged English LSOAs (LSOA11->21 change U): {len(unchanged):,}; with a plurality PCN: {len(truth):,}; "
           f"median winning share {truth['confidence'].median():.3f}")  # fmt: skip
-    lsoas = nb._load_lsoas()
-    c = nb._candidates(lsoas, prac, nb.GRAVITY_CANDIDATES)
+    lsoas = nb.model_inputs()[0]
+    c = gravity.candidates(lsoas, prac, gravity.GRAVITY_CANDIDATES)
     codes = lsoas["lsoa21_code"].to_numpy()[c.rows]
     ev = pd.Index(codes).isin(truth.index)
     true_pcn = truth["pcn_code"].reindex(codes).astype(object)
@@ -220,10 +221,10 @@ def modelled_pcn() -> None:
         return float(np.average(ok, weights=pop[mask])) if weighted else float(ok.mean())
 
     # grid: distance exponent x offset x out-of-SICBL factor (LAD 0.3, ward 0.5 as shipped)
-    grid = [nb._Gravity(exponent=e, offset_km=o, other_sicbl=s)
+    grid = [gravity.Gravity(exponent=e, offset_km=o, other_sicbl=s)
             for e, o, s in itertools.product((2.5, 3.0, 3.5), (0.3, 0.8), (0.1, 0.2, 1.0))]  # fmt: skip
     tg = time.time()
-    scores = {g: nb._pcn_shares(c, nb._gravity_shares(c, g)) for g in grid}
+    scores = {g: gravity.pcn_shares(c, gravity.gravity_shares(c, g)) for g in grid}
     preds = {g: _predict(c, s) for g, s in scores.items()}
     print(f"  grid of {len(grid)} gravity models (exponent 2.5/3/3.5 x offset 0.3/0.8 km x other-SICBL 0.1/0.2/1): "
           f"{time.time() - tg:.1f}s")  # fmt: skip
@@ -237,12 +238,12 @@ def modelled_pcn() -> None:
     print(f"  fitted on B: {show(fit_b)} (B in-sample {pct(acc(preds[fit_b], half_b))})")
     # smoothing weight fitted on the same training half, with that half's gravity model
     weights = (0.2, 0.35, 0.5)
-    sm_a = {w: _predict(c, nb._smooth(c, scores[fit_a], nb._Smoothing(weight=w))) for w in weights}
-    sm_b = {w: _predict(c, nb._smooth(c, scores[fit_b], nb._Smoothing(weight=w))) for w in weights}
+    sm_a = {w: _predict(c, gravity.smooth(c, scores[fit_a], gravity.Smoothing(weight=w))) for w in weights}
+    sm_b = {w: _predict(c, gravity.smooth(c, scores[fit_b], gravity.Smoothing(weight=w))) for w in weights}
     wa = max(weights, key=lambda w: acc(sm_a[w], half_a))
     wb = max(weights, key=lambda w: acc(sm_b[w], half_b))
     print(f"  smoothing weight fitted on A: {wa}, on B: {wb} (10 neighbours, exp(-d/600 m))")
-    nearest = _predict(c, nb._pcn_shares(c, nb._nearest_shares(c)))
+    nearest = _predict(c, gravity.pcn_shares(c, gravity.nearest_shares(c)))
     oof = {
         "nearest practice": nearest,
         "balanced gravity": np.where(half_b, preds[fit_a], preds[fit_b]),
@@ -268,9 +269,9 @@ def modelled_pcn() -> None:
     n_per = pd.Series(ev[ev]).groupby(icb[ev]).size()
     for code, v in worst.items():
         print(f"    {code} {icb_names.get(code, '?'):<62} {pct(v)}  ({pct(near_per[code])}; {n_per[code]:,} LSOAs)")
-    shipped = nb._smooth(c, nb._pcn_shares(c, nb._gravity_shares(c, nb._Gravity())), nb._Smoothing())
+    shipped = gravity.smooth(c, gravity.pcn_shares(c, gravity.gravity_shares(c, gravity.Gravity())), gravity.Smoothing())
     shipped_pred = _predict(c, shipped)
-    print(f"  shipped defaults ({show(nb._Gravity())}, smoothing {nb.SMOOTHING_WEIGHT}) on this definition: "
+    print(f"  shipped defaults ({show(gravity.Gravity())}, smoothing {gravity.SMOOTHING_WEIGHT}) on this definition: "
           f"England {pct(acc(shipped_pred, ev))}, half B {pct(acc(shipped_pred, half_b))} "
           f"(the defaults were fitted on half A)")  # fmt: skip
     headline("PCN nearest practice (2023-07 ePCN, England)", pct(table.loc["nearest practice", "England OOF"]))
@@ -298,11 +299,11 @@ def modelled_pcn() -> None:
     j = j[j["lsoa21_code"].isin(unchanged) & (j["method"] == "registrations")]
     agree = (j["pcn_code"] == j["pcn_code_m"]).to_numpy()
     jp = base.set_index("lsoa21_code")["population"].reindex(j["lsoa21_code"]).to_numpy(dtype="float64")
-    lsoas26, prac26 = nb._load_lsoas(), nb._load_practices(icsgeo.catalogue().get(MAP))
-    c26 = nb._candidates(lsoas26, prac26, nb.GRAVITY_CANDIDATES)
-    near26 = pd.Series(_predict(c26, nb._pcn_shares(c26, nb._nearest_shares(c26))), index=lsoas26["lsoa21_code"].to_numpy()[c26.rows])
+    lsoas26, prac26 = nb.model_inputs(MAP)
+    c26 = gravity.candidates(lsoas26, prac26, gravity.GRAVITY_CANDIDATES)
+    near26 = pd.Series(_predict(c26, gravity.pcn_shares(c26, gravity.nearest_shares(c26))), index=lsoas26["lsoa21_code"].to_numpy()[c26.rows])
     near_ok = (near26.reindex(j["lsoa21_code"]).to_numpy(dtype=object) == j["pcn_code"].to_numpy(dtype=object))
-    grav26 = pd.Series(_predict(c26, nb._pcn_shares(c26, nb._gravity_shares(c26, nb._Gravity()))),
+    grav26 = pd.Series(_predict(c26, gravity.pcn_shares(c26, gravity.gravity_shares(c26, gravity.Gravity()))),
                        index=lsoas26["lsoa21_code"].to_numpy()[c26.rows])  # fmt: skip
     grav_ok = (grav26.reindex(j["lsoa21_code"]).to_numpy(dtype=object) == j["pcn_code"].to_numpy(dtype=object))
     conf = j["confidence_m"].to_numpy()
@@ -324,7 +325,7 @@ def modelled_pcn() -> None:
 
 
 def practice_sicbl() -> None:
-    t = section("4. Practice location vs its ODS Sub-ICB Location (icsgeo._assign.practices(geography('2026')))")
+    t = section("4. Practice location vs its ODS Sub-ICB Location (icsgeo.practices(geography('2026')))")
     g = geography("2026")
     print("data:", dataset(g.practice_map, "codepoint-open-2025-10", "nspl-latlong-2025-05", "lsoa21-sicbl-icb-lad-2024"))
     p = practices(g)

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from icsgeo.maps import draw
+from icsgeo import draw
 
 MAPS = [
     ("south-yorkshire-and-bassetlaw-2021", None, "syb-2021"),

@@ -1,6 +1,5 @@
 """The prebuilt index: the light single-lookup path, freshness, and streamed bulk answers."""
 
-import json
 import subprocess
 import sys
 

@@ -276,8 +276,54 @@ def test_openapi_documents_the_endpoints_and_response_models(client):
     assert "2026" in json.dumps(vintage["schema"])
 
 
-def test_server_statuses_are_where_statuses():
-    assert typing.get_args(Status) == tuple(WHERE_STATUSES)
+def test_one_answer_schema_behind_the_json_the_openapi_models_the_bulk_columns_and_the_cli(client, capsys, tmp_path):
+    from icsgeo.answer import ANSWER_COLUMNS, CLI_ORDER, GROUPS
+
+    doc = client.get("/openapi.json").json()["components"]["schemas"]
+    answer = doc["Answer"]["properties"]
+    assert list(answer) == ["query", "postcode", "status", *(g.name for g in GROUPS), "vintage"]
+    assert typing.get_args(Status) == tuple(WHERE_STATUSES) == tuple(answer["status"]["enum"])
+    for g in GROUPS:
+        part = doc[f"{g.name.capitalize()}Part"]
+        assert list(part["properties"]) == [f.key for f in g.fields] and part["required"] == [g.fields[0].key]
+    rec = client.get("/postcodes/S1%202HE").json()
+    assert [k for k in rec if k in {g.name for g in GROUPS}] == [g.name for g in GROUPS]
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("postcode\nS1 2HE\n")
+    assert cli.main(["where", "--input", str(src), "--output", str(out)]) == 0
+    header = out.read_text().splitlines()[0].replace('"', "").split(",")
+    assert header == ["postcode", *("postcode_icsgeo" if c == "postcode" else c for c in ANSWER_COLUMNS)]
+    capsys.readouterr()
+    assert cli.main(["where", "S1 2HE"]) == 0
+    labels = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:7]]
+    assert labels == [next(g.label for g in GROUPS if g.name == n) for n in CLI_ORDER]
+
+
+def test_the_same_neighbourhoods_from_the_cli_the_api_and_python(client, tmp_path):
+    import geopandas
+
+    out = tmp_path / "a.geojson"
+    assert cli.main(["neighbourhoods", "QF7", "--output", str(out)]) == 0
+    exported = geopandas.read_file(out)
+    served = client.get("/systems/QF7/neighbourhoods").json()["features"]
+    assert len(served) == len(exported) == 29
+    assert set(served[0]["properties"]) == set(exported.columns) - {"geometry"}
+    assert sorted(f["properties"]["pcn_code"] for f in served) == sorted(exported["pcn_code"])
+    python = icsgeo.geography().system("QF7").neighbourhoods
+    assert set(python.columns) == set(exported.columns)
+    assert {"place_name", "system_code", "practices", "registered_patients", "coverage", "method"} <= set(exported.columns)
+
+
+def test_one_default_practice_map_everywhere():
+    """icsgeo.footprints(), geography().neighbourhoods and neighbourhood_lsoas() all use the latest
+    vintage's practice map (they disagreed once: January against August 2026)."""
+    g = icsgeo.geography()
+    fp = icsgeo.footprints()
+    assert g.practice_map == icsgeo.catalogue().vintage().id("practice_map")
+    assert list(fp.columns) == list(g.neighbourhoods.columns) and len(fp) == len(g.neighbourhoods)
+    assert sorted(fp["pcn_code"]) == sorted(g.neighbourhoods["pcn_code"])
+    assert set(fp["practice_map_date"]) == {"2026-08-01"}
+    assert set(icsgeo.neighbourhood_lsoas()["practice_map_date"]) == {"2026-08-01"}
 
 
 def test_no_request_reaches_a_definition_file_by_path(client, tmp_path, monkeypatch):

@@ -93,7 +93,7 @@ from ..registrations import available as registrations_available
 from ..sources.cache import cached_frame, sha256_file
 from ..sources.catalogue import Dataset, catalogue
 from ..sources.fetch import fetch
-from ..sources.inputs import datasets, input_key
+from ..sources.inputs import datasets, input_key, warn_unavailable
 from ..sources.read import read
 from .gravity import modelled
 from .rules import assign_lsoas, dissolve_footprints, pcn_table, plurality, restrict
@@ -146,11 +146,7 @@ def resolve_method(method: str | None = None) -> str:
     """The footprint method: the one asked for (checked), or ``registrations`` when registration
     files are present and ``modelled`` otherwise (with a warning naming what is missing)."""
     if method is None:
-        why = registrations_available()
-        if why is None:
-            return "registrations"
-        log.warning("neighbourhoods are modelled: %s", why)
-        return "modelled"
+        return "registrations" if warn_unavailable(catalogue().role("registrations")) is None else "modelled"
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not known; use one of: {', '.join(METHODS)}")
     return method
@@ -284,9 +280,7 @@ def prepare_practices(pmap: pd.DataFrame, *, label: str = "practices", sizes: pd
 def _list_sizes() -> pd.Series | None:
     """Registered patients by practice code; None, with a warning, when no registration file is
     available (the model then treats practices as equal)."""
-    why = registrations_available()
-    if why is not None:
-        log.warning("modelled neighbourhoods: no practice list sizes (%s); every practice counts as the same size", why)
+    if warn_unavailable(catalogue().role("registrations")) is not None:
         return None
     return list_sizes().set_index("practice_code")["registered_patients"].astype("float64")
 

@@ -5,7 +5,6 @@ inputs, ``icsgeo.notes``)."""
 import logging
 import threading
 import time
-from typing import Any
 
 __all__ = ["State", "WARM_POSTCODE"]
 

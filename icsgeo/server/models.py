@@ -73,9 +73,9 @@ def listing_model(name: str, columns: list[str]) -> type[BaseModel]:
 
 
 def _listings():
-    from ..tiers import PLACE_COLUMNS, SYSTEM_COLUMNS
+    import icsgeo
 
-    return listing_model("SystemRow", SYSTEM_COLUMNS), listing_model("PlaceRow", PLACE_COLUMNS)
+    return listing_model("SystemRow", icsgeo.SYSTEM_COLUMNS), listing_model("PlaceRow", icsgeo.PLACE_COLUMNS)
 
 
 SystemRow, PlaceRow = _listings()

@@ -15,8 +15,9 @@ from ..errors import DataFileError, DataFileMissingError
 from .cache import sha256_file
 from .catalogue import Dataset, Role, Vintage, catalogue
 from .fetch import fetch, locate
+from ..settings import get_settings
 
-__all__ = ["datasets", "dataset", "unavailable", "input_key", "read_role", "describe"]
+__all__ = ["datasets", "dataset", "unavailable", "warn_unavailable", "warn_once", "input_key", "read_role", "describe"]
 
 log = logging.getLogger("icsgeo")
 
@@ -39,7 +40,7 @@ def datasets(role: Role) -> list[Dataset]:
         if not role.combine:
             break
     if not found:
-        others = f" (nor any of {', '.join(role.datasets[1:])})" if len(role.datasets) > 1 else ""
+        others = f" (nor any of {', '.join(cat.get(i).file for i in role.datasets[1:])})" if len(role.datasets) > 1 else ""
         raise DataFileMissingError(f"input {role.name!r}{others}: {first_missing}") from first_missing
     return found
 
@@ -50,12 +51,37 @@ def dataset(role: Role) -> Dataset:
 
 
 def unavailable(role: Role) -> str | None:
-    """Why ``role`` cannot be played now (missing or refused, with how to fix it), or ``None``."""
+    """Why ``role`` cannot be played now (the file missing, with where to get it, or refused), or ``None``."""
     try:
         datasets(role)
+    except DataFileMissingError:
+        entry = catalogue().get(role.datasets[0])
+        s = get_settings()
+        folder = s.data_dir or "<data folder>"
+        others = f" (nor {', '.join(catalogue().get(i).file for i in role.datasets[1:])})" if len(role.datasets) > 1 else ""
+        return (f"{entry.file}{others} is missing: get it from {entry.url or entry.landing or entry.publisher} "
+                f"and save it as {folder}/{entry.file}")
     except DataFileError as exc:
         return str(exc)
     return None
+
+
+_WARNED: set[str] = set()
+
+
+def warn_unavailable(role: Role) -> str | None:
+    """:func:`unavailable`, logging the reason and what answers lose once per process."""
+    why = unavailable(role)
+    if why is not None:
+        warn_once(f"{role.name} unavailable: {why}" + (f". Without it, {role.without}" if role.without else ""))
+    return why
+
+
+def warn_once(message: str) -> None:
+    """Log a warning once per process (a degraded input is said once, however often it is asked for)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
 
 
 def input_key(roles: Mapping[str, Role] | Iterable[Role], *, strict: bool = True) -> dict[str, object]:
