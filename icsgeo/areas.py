@@ -25,6 +25,9 @@ from .sources.catalogue import catalogue
 from .sources.inputs import dataset, input_key, unavailable
 from .sources.read import read
 
+#: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = [
     "BASE_ROLES",
     "lsoa_base",

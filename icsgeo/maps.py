@@ -19,6 +19,9 @@ from .tiers import Geography, System, geography
 from .sources.catalogue import catalogue
 from .sources.inputs import dataset
 
+#: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = ["map_layers", "system_layers", "draw", "MapResult"]
 
 log = logging.getLogger("icsgeo")

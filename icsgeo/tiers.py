@@ -42,6 +42,9 @@ from .sources.inputs import dataset, unavailable, warn_once, warn_unavailable
 from .sources.read import read
 from .systems import SystemDefinition, load_system_file, system_definition, system_definitions
 
+#: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = ["Geography", "System", "geography", "TIER_COLUMNS", "SYSTEM_COLUMNS", "PLACE_COLUMNS"]
 
 log = logging.getLogger("icsgeo")
@@ -177,10 +180,11 @@ class Geography:
             why = base.attrs.get("unavailable", {})
             raise DataFileError(f"vintage {self.vintage}: no LSOA has a {spec.place_role} place: {'; '.join(why.values()) or 'unknown'}")
         out = base.assign(place_code=base[place_col])
-        try:
+        why = unavailable(spec.role("place_system_lookup"))
+        if why is None:
             links = self._place_system_links()
-        except DataFileError as exc:  # no link file: places without their system
-            self._note("system", f"unknown: {exc}")
+        else:  # no link file: places without their system
+            self._note("system", f"unknown ({why})")
             links = pd.DataFrame({c: pd.Series(dtype="string") for c in
                                   ("place_code", "place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code")})
         out = out.merge(links, on="place_code", how="left", validate="m:1")
@@ -216,11 +220,11 @@ class Geography:
         miss = out["system_code"].isna().to_numpy()
         if not miss.any() or self.spec.system_link != "practice-map":
             return out
-        try:
-            systems = self._read("systems")[["code", "geometry"]]
-        except DataFileError as exc:
-            self._note("system", f"{int(miss.sum())} LSOAs of recoded places have no system: {exc}")
+        why = unavailable(self.spec.role("systems"))
+        if why is not None:
+            self._note("system", f"{int(miss.sum())} LSOAs of recoded places have no system ({why})")
             return out
+        systems = self._read("systems")[["code", "geometry"]]
         pts = geopandas.GeoDataFrame(index=np.flatnonzero(miss),
                                      geometry=geopandas.points_from_xy(out.loc[miss, "easting"], out.loc[miss, "northing"]),
                                      crs=WORKING_CRS)
@@ -312,7 +316,7 @@ class Geography:
         """The LSOA -> PCN assignment, or None (with a note) when the practice map cannot be read."""
         why = unavailable(Role(self.practice_map, (self.practice_map,)))
         if why is not None:
-            self._note("neighbourhood", f"unknown: {why}")
+            self._note("neighbourhood", f"unknown ({why})")
             return None
         return neighbourhood_lsoas(self.practice_map, self.method)
 
@@ -410,11 +414,11 @@ class Geography:
 
     def _registered_by(self, column: str) -> pd.Series:
         """Registered patients per place/system: list sizes of the practices located in them."""
-        try:
-            p = self.practice_lsoas
-        except DataFileError as exc:  # the practice map is missing or refused
-            self._note("registered patients", f"unknown: {exc}")
+        why = unavailable(Role(self.practice_map, (self.practice_map,)))
+        if why is not None:  # the practice map is missing or refused
+            self.notes.setdefault("registered patients", f"unknown ({why})")
             return pd.Series(dtype="float64")
+        p = self.practice_lsoas
         located = p[np.isin(p["status"], ["ok", "terminated"])]
         where = self.lsoas.set_index("lsoa21_code")[column]
         return located.assign(_unit=located["lsoa21_code"].map(where)).groupby("_unit")["registered_patients"].sum(min_count=1)

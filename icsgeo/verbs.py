@@ -16,6 +16,9 @@ from typing import Iterable
 from .answer import ANSWER_COLUMNS, to_records
 from .sources.catalogue import catalogue
 
+#: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = ["where", "lookup", "assign", "practices", "footprints"]
 
 

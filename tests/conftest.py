@@ -30,12 +30,20 @@ def pytest_report_header(config):
     return ["icsgeo: " + ", ".join(f"{k} {v.get(k)}" for k in keys), f"ICSGEO_DATA_DIR: {REAL_DATA or '(unset)'}"]
 
 
+def _needs_data(item) -> bool:
+    """A test marked ``realdata``, or a doctest of a module that declares ``_DOCTEST_NEEDS_DATA``."""
+    if "realdata" in item.keywords:
+        return True
+    dtest = getattr(item, "dtest", None)  # a doctest item
+    return bool(dtest is not None and dtest.globs.get("_DOCTEST_NEEDS_DATA"))
+
+
 def pytest_collection_modifyitems(config, items):
     if REAL_DATA and Path(REAL_DATA).is_dir():
         return
     skip = pytest.mark.skip(reason="ICSGEO_DATA_DIR is not set to the data mirror")
     for item in items:
-        if "realdata" in item.keywords:
+        if _needs_data(item):
             item.add_marker(skip)
 
 

@@ -80,3 +80,21 @@ def test_without_registrations_the_other_tiers_answer_and_neighbourhoods_are_mod
     [b] = json.loads(r.stdout)
     assert b["neighbourhood"]["method"] == "registrations" and b["neighbourhood"]["code"] == "U39345"
     assert "unavailable" not in r.stderr
+
+
+def test_without_practice_maps_neighbourhoods_and_the_2026_systems_are_null_with_a_reason(real_data_dir, session_cache, tmp_path):
+    icsgeo.where(["S1 2HE"])
+    data = _mirror_without(real_data_dir, tmp_path / "data", "gp-reg-pat-prac-map")
+    cache = tmp_path / "cache"
+    _link_tree(session_cache, cache)
+    r = _run(data, cache, "where", "S1 2HE", "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    [a] = json.loads(r.stdout)
+    assert a["status"] == "ok" and a["neighbourhood"] is None and a["system"] is None  # 2026 links places by the map
+    assert a["place"]["name"] == "Sheffield" and a["sicbl"]["ods_code"] == "03N" and a["lsoa"]["code"] == "E01033264"
+    practice_map = icsgeo.catalogue().get(icsgeo.catalogue().vintage().id("practice_map"))
+    assert practice_map.file in r.stderr and "neighbourhood" in r.stderr and "system" in r.stderr
+    # 2023 links places to systems by an ONS lookup: its systems need no practice map
+    r = _run(data, cache, "where", "S1 2HE", "--json", "--vintage", "2023")
+    [b] = json.loads(r.stdout)
+    assert b["system"]["code"] == "E54000061" and b["neighbourhood"] is None

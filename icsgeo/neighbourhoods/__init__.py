@@ -98,6 +98,9 @@ from ..sources.read import read
 from .gravity import modelled
 from .rules import assign_lsoas, dissolve_footprints, pcn_table, plurality, restrict
 
+#: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = [
     "METHODS",
     "MODEL_ROLES",

@@ -16,6 +16,9 @@ from ...errors import UnknownDatasetError
 from ..fetch import fetch
 from . import ods, ons, postcodes, registrations
 
+#: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = ["read", "read_text", "READERS"]
 
 #: reader name in the catalogue -> (function, returns a GeoDataFrame)
