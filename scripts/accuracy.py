@@ -71,9 +71,9 @@ def postcode_lad() -> None:
     t = section("1. Postcode -> LAD: LSOA of the postcode's point vs Code-Point Open's own LAD")
     print("data:", dataset("codepoint-open-2025-10", "lsoa21-bsc", "lsoa21-ward-lad-2024"))
     idx = postcode_table()
-    cp = idx[(idx["source"] == "codepoint") & idx["has_location"].fillna(False).astype(bool)]
+    cp = idx[(idx["source"] == "postcodes") & idx["has_location"].fillna(False).astype(bool)]
     cp = cp[cp["lad_code"].str.startswith("E").fillna(False)]
-    n_all = int((idx["source"] == "codepoint").sum())
+    n_all = int((idx["source"] == "postcodes").sum())
     print(f"Code-Point postcodes: {n_all:,}; with a location and an English LAD: {len(cp):,}")
     # LSOA 2021 -> LAD (2024 codes, England and Wales), carried forward to Code-Point's (2025) codes
     lsoa_lad = read("lsoa21-ward-lad-2024").set_index("lsoa21_code")["lad_code"]

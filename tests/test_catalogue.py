@@ -82,3 +82,40 @@ def test_new_national_files_read_with_their_facts(real_data_dir):
     assert len(bgc) == 35_672 and bgc.crs.to_epsg() == 27700
     assert int(bgc["repaired"].sum()) == 8  # invalid as published, repaired on read
     assert bgc.geometry.is_valid.all()
+
+
+def test_every_role_a_derived_layer_reads_is_declared_for_the_tiers():
+    """The index of a vintage is keyed on the roles its tiers declare: a layer that read an undeclared
+    role would leave the index stale when that file changed."""
+    from icsgeo import areas, locate, neighbourhoods, registrations
+
+    read_by_layers = {*areas.BASE_ROLES, *locate.LOCATE_ROLES, *registrations.REGISTRATION_ROLES, *neighbourhoods.MODEL_ROLES,
+                      "lad_names", "lsoa_shapes", "systems", "places", "place_system_lookup", "practice_map"}
+    for v in catalogue().vintages.values():
+        assert read_by_layers <= set(v.inputs()), (v.key, read_by_layers - set(v.inputs()))
+        assert set(locate.LOCATE_ROLES) <= set(v.inputs("lsoa"))
+        assert {*neighbourhoods.MODEL_ROLES, *registrations.REGISTRATION_ROLES} <= set(v.inputs("neighbourhood"))
+
+
+def test_roles_name_known_datasets_and_optional_roles_say_what_is_lost():
+    cat = catalogue()
+    for v in cat.vintages.values():
+        for role in v.roles.values():
+            assert role.datasets and all(i in cat for i in role.datasets), role
+            assert role.without is None or len(role.without) > 20, role
+        assert cat.get(v.id("practice_map")).reader == "practice_map"
+    assert cat.role("registrations").combine and cat.role("registrations").optional
+    assert not cat.role("lsoa_lookup").optional  # every answer needs it
+
+
+def test_a_catalogue_that_names_an_unknown_dataset_or_role_is_refused():
+    from icsgeo.sources.catalogue import Catalogue
+
+    base = {"datasets": {}, "roles": {"postcodes": "nowhere"},
+            "vintages": {"2030": {"place_role": "sicbl", "system_role": "icb", "system_link": "lookup"}}}
+    with pytest.raises(UnknownDatasetError, match="unknown datasets"):
+        Catalogue.from_dict(base)
+    with pytest.raises(UnknownDatasetError, match="undeclared roles"):
+        Catalogue.from_dict({**base, "roles": {}, "tiers": {"lsoa": ["postcodes"]}})
+    with pytest.raises(UnknownDatasetError, match="lacks"):
+        Catalogue.from_dict({"vintages": {"2030": {"place_role": "sicbl"}}})
