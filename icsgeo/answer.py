@@ -5,7 +5,7 @@ flat columns of a bulk output and of :func:`icsgeo.where`, and the CLI's labels 
 Light on purpose (no pandas): the single-lookup path builds answers from Arrow rows.
 
 >>> [g.name for g in GROUPS]
-['lsoa', 'neighbourhood', 'place', 'system', 'sicbl', 'lad', 'location']
+['lsoa', 'local_neighbourhood', 'neighbourhood', 'place', 'system', 'sicbl', 'lad', 'location']
 >>> ANSWER_COLUMNS[:4]
 ['status', 'postcode', 'lsoa_code', 'lsoa_name']
 >>> nest({"status": "invalid", "query": "junk"})["lsoa"] is None
@@ -54,14 +54,22 @@ GROUPS: tuple[Group, ...] = (
         Field("name", "lsoa_name"),
         Field("method", "lsoa_method", description="point in polygon, nearest polygon or nearest in official LAD"),
     ), "the Lower layer Super Output Area (2021) holding the postcode or point"),
-    Group("neighbourhood", "neighbourhood", (
+    Group("local_neighbourhood", "neighbourhood (local)", (
+        Field("code", "local_neighbourhood_code", description="the unit's code in the system's own definition"),
+        Field("name", "local_neighbourhood_name"),
+        Field("method", "local_neighbourhood_method",
+              description="how the definition gives it: lookup file, ward group, LSOA list, PCN or practice group, "
+                          "polygon file (population-weighted centroid, or point in polygon for postcodes and points)"),
+    ), "the neighbourhood as the system's own definition draws it (null without one: only custom systems "
+       "with neighbourhoods have them)"),
+    Group("neighbourhood", "neighbourhood (PCN)", (
         Field("code", "neighbourhood_code", description="PCN ODS code (Uxxxxx)"),
         Field("name", "neighbourhood_name"),
         Field("method", "neighbourhood_method",
               description="registrations or modelled: footprints are derived, never official"),
         Field("confidence", "neighbourhood_confidence", float,
               "the winning PCN's share of the LSOA's registered patients (or of its modelled flow)"),
-    ), "the neighbourhood (Primary Care Network) footprint holding the LSOA"),
+    ), "the PCN neighbourhood: the Primary Care Network footprint holding the LSOA (derived, never official)"),
     Group("place", "place", (
         Field("code", "place_code", description="GSS code of the place (a Sub-ICB Location, CCG or a definition's place)"),
         Field("name", "place_name", description="its everyday name where it is a local authority"),
@@ -92,7 +100,7 @@ GROUPS: tuple[Group, ...] = (
 ANSWER_COLUMNS: list[str] = ["status", "postcode", *(f.column for g in GROUPS for f in g.fields), "vintage"]
 
 #: The order the CLI prints the parts in (most local first; the location and vintage follow).
-CLI_ORDER = ("neighbourhood", "place", "system", "sicbl", "lad", "lsoa")
+CLI_ORDER = ("local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "lsoa")
 
 _FLOATS = {f.column for g in GROUPS for f in g.fields if f.type is float}
 

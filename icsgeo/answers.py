@@ -15,6 +15,7 @@ from . import areas
 from .answer import ANSWER_COLUMNS
 from .tiers import Geography
 from .locate import locate_postcodes, lsoa_of_points, lsoa_of_points_dask, to_bng, to_latlon
+from .neighbourhoods.local import points_in_units
 from .sources.catalogue import catalogue
 from .sources.read import read
 
@@ -22,7 +23,8 @@ __all__ = ["attach", "for_postcodes", "for_points", "restrict", "practices", "KE
 
 #: What an ``outside_system`` answer keeps: the facts of the postcode itself, not the system's tiers.
 KEPT_OUTSIDE_SYSTEM = ("lsoa_name", "sicbl_code", "sicbl_ods_code", "sicbl_name")
-_TIER_COLUMNS = ["lsoa_name", "neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
+_TIER_COLUMNS = ["lsoa_name", "local_neighbourhood_code", "local_neighbourhood_name", "local_neighbourhood_method",
+                 "neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
                  "place_code", "place_name", "system_code", "system_ods_code", "system_name",
                  "sicbl_code", "sicbl_ods_code", "sicbl_name"]  # fmt: skip
 
@@ -49,11 +51,24 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
     lad = lad.astype("string").fillna(out["lsoa_lad_code"].astype("string"))
     out["lad_code"] = lad.where(english)
     out["lad_name"] = out["lad_code"].map(areas.lad_names())
+    if geo.local_polygons is not None and "easting" in out:
+        _local_by_point(out, geo)
     out = _mask_tiers(out, status)
     out.loc[~english, ["lsoa21_code", "lsoa_method", "lad_code", "lad_name"]] = None
     out["status"] = status
     out["vintage"] = geo.vintage
     return out.rename(columns={"lsoa21_code": "lsoa_code"})
+
+
+def _local_by_point(out: pd.DataFrame, geo: Geography) -> None:
+    """Neighbourhoods drawn as polygons answer postcodes and points by point in polygon (their LSOA's
+    unit, by centroid, only where the point is in no polygon)."""
+    hit = points_in_units(geo.local_polygons, out["easting"].to_numpy(dtype="float64"), out["northing"].to_numpy(dtype="float64"))
+    inside = hit["unit_code"].notna().to_numpy() & out["system_code"].notna().to_numpy()
+    if inside.any():
+        out.loc[inside, "local_neighbourhood_code"] = hit.loc[inside, "unit_code"].to_numpy()
+        out.loc[inside, "local_neighbourhood_name"] = hit.loc[inside, "unit_name"].to_numpy()
+        out.loc[inside, "local_neighbourhood_method"] = "polygon file (point in polygon)"
 
 
 def _mask_tiers(out: pd.DataFrame, status: np.ndarray) -> pd.DataFrame:

@@ -77,18 +77,18 @@ def _describe(rec: dict) -> str:
         part = rec.get(key)
         if not part:
             continue
-        codes = ", ".join(str(part[k]) for k in ("code", "ods_code") if part.get(k))
+        codes = ", ".join(str(part[k]) for k in ("code", "ods_code") if part.get(k) and part.get(k) != part.get("name"))
         extra = ""
         if key == "neighbourhood":
             conf = part.get("confidence")
             extra = f" [{part.get('method')}" + (f", confidence {conf:.2f}]" if conf is not None else "]")
-        if key == "lsoa" and part.get("method"):
+        if key in ("lsoa", "local_neighbourhood") and part.get("method"):
             extra = f" [{part['method']}]"
-        lines.append(f"  {label:<13} {part.get('name') or ''} ({codes}){extra}")
+        lines.append(f"  {label:<21} {part.get('name') or ''}" + (f" ({codes})" if codes else "") + extra)
     loc = rec.get("location")
     if loc and loc.get("easting") is not None:
-        lines.append(f"  {'location':<13} E {loc['easting']:.0f}, N {loc['northing']:.0f} (lat {loc['lat']:.5f}, lon {loc['lon']:.5f})")
-    lines.append(f"  {'vintage':<13} {rec['vintage']}")
+        lines.append(f"  {'location':<21} E {loc['easting']:.0f}, N {loc['northing']:.0f} (lat {loc['lat']:.5f}, lon {loc['lon']:.5f})")
+    lines.append(f"  {'vintage':<21} {rec['vintage']}")
     return "\n".join(lines)
 
 
@@ -223,14 +223,24 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     from icsgeo import BulkInputError, geography, save
 
     s = geography(args.vintage, None, None, args.method).system(args.system)
-    fp = s.neighbourhoods
+    g = s.geography
+    local = s.local_neighbourhoods
+    kind = args.kind or ("local" if local is not None else "pcn")
+    if kind == "local" and local is None:
+        raise UsageError(f"{s.name} has no local neighbourhoods: its definition gives none (use --kind pcn, "
+                         "or add a neighbourhoods: list to a system definition)")
+    frame = local if kind == "local" else s.neighbourhoods
     try:
-        save(fp, args.output, layer="neighbourhoods")
+        save(frame, args.output, layer="neighbourhoods")
     except BulkInputError as exc:
         raise UsageError(str(exc)) from exc
-    g = s.geography
-    pieces = fp[~fp["contiguous"]]
-    print(f"wrote {len(fp)} neighbourhoods of {s.code} (vintage {g.vintage}, practice map {g.practice_map}, method {g.method}) to {args.output}", file=sys.stderr)
+    if kind == "local":
+        print(f"wrote {len(frame)} local neighbourhoods of {s.code} ({g.definition.id}) to {args.output}", file=sys.stderr)
+        for line in g.local_report.lines():
+            print(f"note: {line}", file=sys.stderr)
+        return EXIT_OK
+    pieces = frame[~frame["contiguous"]]
+    print(f"wrote {len(frame)} neighbourhoods of {s.code} (vintage {g.vintage}, practice map {g.practice_map}, method {g.method}) to {args.output}", file=sys.stderr)
     if len(pieces):
         print(f"{len(pieces)} footprints are in several pieces: " + ", ".join(f"{n} ({k})" for n, k in zip(pieces["pcn_name"], pieces["parts"])), file=sys.stderr)
     return EXIT_OK
@@ -249,7 +259,8 @@ def _cmd_map(args: argparse.Namespace) -> int:
     if args.png and not args.png.lower().endswith(".png"):
         raise UsageError(f"--png must be a .png file, not {args.png!r}")
     r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn)
-    drew = f"{r.places} places, {r.neighbourhoods} neighbourhoods, {r.practices} practices"
+    drew = f"{r.places} places, " + (f"{r.local} local neighbourhoods, " if r.local else "") + \
+        f"{r.neighbourhoods} neighbourhoods, {r.practices} practices"
     if r.html:
         print(f"wrote {r.html} ({r.html_bytes / 1e6:.2f} MB, {'CDN' if args.cdn else 'self-contained'}): {drew}", file=sys.stderr)
     if r.png:
@@ -337,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     nb = sub.add_parser("neighbourhoods", help="write a system's neighbourhood footprints")
     nb.add_argument("system", metavar="SYSTEM")
     vintage_opts(nb)
+    nb.add_argument("--kind", choices=("local", "pcn"), default=None,
+                    help="local: the system definition's own neighbourhoods; pcn: PCN footprints (default: local where defined)")
     nb.add_argument("--method", choices=("registrations", "modelled"), default=None,
                     help="how footprints are made (default: registrations when the files are present, else modelled)")
     nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")

@@ -98,7 +98,8 @@ def system_layers(chosen: System, *, neighbourhoods: bool = True, practices: boo
     places = chosen.places
     nb = chosen.neighbourhoods if neighbourhoods else None
     national = geography(g.vintage)
-    sub = f"{len(places)} places"
+    head = f"{len(places)} place{'' if len(places) == 1 else 's'}"
+    sub = head
     if nb is not None and len(nb):
         sub += (f"; {len(nb)} neighbourhoods: PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map, "
                 f"footprints by {nb['method'].mode().iloc[0]}")
@@ -107,12 +108,16 @@ def system_layers(chosen: System, *, neighbourhoods: bool = True, practices: boo
     england = national.systems[["code", "name", "geometry"]]
     if g.definition is not None:  # the custom system drawn over England's systems of its vintage
         england = pd.concat([england, sys_row[["code", "name", "geometry"]]], ignore_index=True)
+    local = chosen.local_neighbourhoods if neighbourhoods else None
+    if local is not None and len(local):
+        sub = f"{head}; {len(local)} local neighbourhoods ({g.definition.id})" + sub[len(head):]
     return MapLayers(
         title=chosen.title,
         subtitle=sub,
         system=sys_row[["code", "name", "geometry"]],
         places=places[["code", "name", "geometry"]],
         neighbourhoods=nb,
+        local=local,
         practices=_practice_points(g, code) if practices else None,
         england=england,
         attribution=_attribution(g),
@@ -127,6 +132,7 @@ class MapResult:
     neighbourhoods: int
     practices: int
     html_bytes: int | None
+    local: int = 0
 
 
 def draw(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
@@ -151,4 +157,4 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
     count = lambda tier: 0 if layers.layer(tier) is None else len(layers.layer(tier))  # noqa: E731
     return MapResult(html=Path(html) if html else None, png=Path(png) if png else None,
                      places=count("places"), neighbourhoods=count("neighbourhoods"), practices=count("practices"),
-                     html_bytes=Path(html).stat().st_size if html else None)
+                     html_bytes=Path(html).stat().st_size if html else None, local=count("local"))

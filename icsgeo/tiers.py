@@ -34,24 +34,27 @@ from . import areas
 from .errors import DataFileError, DefinitionError, UnknownDatasetError
 from .locate import locate_postcodes
 from .neighbourhoods import default_practice_map, footprints, neighbourhood_lsoas, neighbourhood_table, resolve_method
+from .neighbourhoods.local import resolve
+from .neighbourhoods.rules import plurality
 from .registrations import available as registrations_available
-from .registrations import list_sizes
+from .registrations import list_sizes, lsoa_registrations
 from .settings import WORKING_CRS
 from .sources.catalogue import Role, Vintage, catalogue
 from .sources.inputs import dataset, unavailable, warn_once, warn_unavailable
 from .sources.read import read
-from .systems import SystemDefinition, load_system_file, system_definition, system_definitions
+from .systems import PlaceDefinition, SystemDefinition, UnitFile, load_system_file, system_definition, system_definitions
 
 #: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
 _DOCTEST_NEEDS_DATA = True
 
-__all__ = ["Geography", "System", "geography", "TIER_COLUMNS", "SYSTEM_COLUMNS", "PLACE_COLUMNS"]
+__all__ = ["Geography", "System", "geography", "TIER_COLUMNS", "SYSTEM_COLUMNS", "PLACE_COLUMNS", "LOCAL_COLUMNS"]
 
 log = logging.getLogger("icsgeo")
 
 #: The answer columns an LSOA determines (:attr:`Geography.tiers`), by tier.
 TIER_COLUMNS = {
     "lsoa": ["lsoa_name"],
+    "local_neighbourhood": ["local_neighbourhood_code", "local_neighbourhood_name", "local_neighbourhood_method"],
     "neighbourhood": ["neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence"],
     "place": ["place_code", "place_name"],
     "system": ["system_code", "system_ods_code", "system_name"],
@@ -60,6 +63,9 @@ TIER_COLUMNS = {
 }
 
 
+#: The columns of a definition's own neighbourhoods (:attr:`Geography.local_neighbourhoods`).
+LOCAL_COLUMNS = ["code", "name", "method", "place_code", "place_name", "places", "straddles", "system_code",
+                 "system_ods_code", "system_name", "lsoas", "population", "registered_patients", "geometry"]
 #: The columns a listing of systems or places shows, wherever it is asked for (CLI, HTTP API).
 SYSTEM_COLUMNS = ["code", "ods_code", "name", "places", "population", "registered_patients", "lsoas"]
 PLACE_COLUMNS = ["code", "ods_code", "name", "official_name", "system_code", "population", "registered_patients", "lsoas"]
@@ -125,6 +131,8 @@ class Geography:
         self.practice_map: str = default_practice_map(practice_map or self.spec.id("practice_map")).id
         self._method = method
         self.notes: dict[str, str] = {}
+        self._local_report = None
+        self._local_polygons = None
 
     def __repr__(self) -> str:
         scope = f", system={self.definition.id!r}" if self.definition else ""
@@ -249,17 +257,28 @@ class Geography:
     def _custom_lsoas(self, national: pd.DataFrame) -> pd.DataFrame:
         d = self.definition
         assert d is not None
+        origin = d.path or d.id
         frames = []
         sicbl_ods = dict(zip(national["sicbl_ods_code"], national["sicbl_code"]))
         lad_changes = catalogue().code_changes.get("lad", {})
-        columns = {"lad": "lad_code", "ctyua": "ctyua_code", "sicbl": "sicbl_code", "ccg": "ccg_code", "lsoa": "lsoa21_code"}
+        columns = {"lad": "lad_code", "ctyua": "ctyua_code", "sicbl": "sicbl_code", "ccg": "ccg_code"}
         ccg_ods: dict[str, str] = {}
-        if any("ccg" in p.units for p in d.places):
+        if any(isinstance(p, PlaceDefinition) and "ccg" in p.units for p in d.places):
             ccg_lu = read(dataset(catalogue().role("ccg_codes")))
             ccg_ods = dict(zip(ccg_lu["ccg_ods_code"], ccg_lu["ccg_code"]))
         for p in d.places:
+            if isinstance(p, UnitFile) or not set(p.units) & set(columns):
+                res = self._resolve([p] if isinstance(p, UnitFile) else [PlaceDefinition(p.name, p.code, p.units)],
+                                    national, what="place")
+                got = national.merge(res.assignment[["lsoa21_code", "unit_code", "unit_name"]], on="lsoa21_code")
+                frames.append(got.rename(columns={"unit_code": "place_code", "unit_name": "place_name"}).assign(place_ods_code=None))
+                continue
             mask = np.zeros(len(national), dtype=bool)
             for unit, codes in p.units.items():
+                if unit not in columns:
+                    area = self._resolve([PlaceDefinition(p.name, p.code, {unit: codes})], national, what="place")
+                    mask |= national["lsoa21_code"].isin(area.assignment["lsoa21_code"]).to_numpy()
+                    continue
                 codes = [lad_changes.get(c, c) for c in codes] if unit == "lad" else list(codes)
                 if unit == "sicbl":
                     codes = [sicbl_ods.get(c, c) for c in codes]
@@ -268,10 +287,10 @@ class Geography:
                 col = national[columns[unit]]
                 if col.isna().all():
                     why = "; ".join(national.attrs.get("unavailable", {}).values()) or "its input is missing"
-                    raise DefinitionError(f"{d.path or d.id}: place {p.name!r} is given by {unit} codes, which cannot be read: {why}")
+                    raise DefinitionError(f"{origin}: place {p.name!r} is given by {unit} codes, which cannot be read: {why}")
                 unknown = sorted(set(codes) - set(col.dropna()))
                 if unknown:
-                    raise DefinitionError(f"{d.path or d.id}: place {p.name!r}: {unit} codes {unknown} match no English LSOA")
+                    raise DefinitionError(f"{origin}: place {p.name!r}: {unit} codes {unknown} match no English LSOA")
                 mask |= col.isin(codes).to_numpy()
             frames.append(national[mask].assign(place_code=p.code, place_name=p.name, place_ods_code=None))
         out = pd.concat(frames, ignore_index=True)
@@ -284,7 +303,58 @@ class Geography:
         out["system_ods_code"] = d.ods_code
         out["system_name"] = d.name
         out["system_link"] = f"definition {d.id}"
+        if d.neighbourhoods:
+            res = self._resolve(d.neighbourhoods, out, what="neighbourhood")
+            self._local_report = res.report
+            self._local_polygons = res.polygons
+            for line in res.report.lines():
+                warn_once(f"{origin}: {line}")
+            local = res.assignment.rename(columns={"unit_code": "local_code", "unit_name": "local_name", "unit_method": "local_method"})
+            out = out.merge(local, on="lsoa21_code", how="left", validate="1:1")
         return out
+
+    def _resolve(self, items, scope: pd.DataFrame, *, what: str):
+        """A definition's units resolved to LSOAs (see :mod:`icsgeo.neighbourhoods.local`)."""
+        d = self.definition
+        assert d is not None
+
+        def pcn_lsoas():
+            return neighbourhood_lsoas(self.practice_map, self.method)[["lsoa21_code", "pcn_code"]]
+
+        def practice_votes(groups: dict[str, str]) -> pd.DataFrame:
+            regs = lsoa_registrations()
+            known = set(regs["practice_code"])
+            unknown = sorted(set(groups) - known)
+            if unknown:
+                raise DefinitionError(f"{d.path or d.id}: practice {unknown[0]} has no registered patients in the registrations "
+                                      f"({len(unknown)} unknown practices)")
+            voters = pd.DataFrame({"practice_code": sorted(known)})
+            voters["pcn_code"] = voters["practice_code"].map(lambda c: groups.get(c, c))
+            won = plurality(regs, voters)
+            won = won[won["pcn_code"].isin(set(groups.values()))]
+            return pd.DataFrame({"lsoa21_code": won["lsoa21_code"].to_numpy(), "unit_code": won["pcn_code"].to_numpy()})
+
+        return resolve(items, scope, base=areas.lsoa_base(), origin=d.path or d.id, what=what,
+                       lsoa11=lambda: read(dataset(catalogue().role("lsoa11_lsoa21"))), pcn_lsoas=pcn_lsoas,
+                       practice_votes=practice_votes, shapes=areas.lsoa_shapes)
+
+    @property
+    def local_report(self):
+        """What the definition's own neighbourhoods did not cover exactly (a
+        :class:`icsgeo.neighbourhoods.local.Report`; None without local neighbourhoods)."""
+        self.lsoas  # noqa: B018  (resolved with the LSOAs)
+        return self._local_report
+
+    @property
+    def local_polygons(self):
+        """The definition's neighbourhoods drawn from polygon files (``unit_code, unit_name, geometry``),
+        or None: postcodes and points in them are answered by point in polygon."""
+        self.lsoas  # noqa: B018
+        return self._local_polygons
+
+    @property
+    def has_local_neighbourhoods(self) -> bool:
+        return self.definition is not None and bool(self.definition.neighbourhoods)
 
     # ------------------------------------------------------------------ the answer columns of each LSOA
     @functools.cached_property
@@ -299,6 +369,9 @@ class Geography:
             "sicbl_code": l["sicbl_code"], "sicbl_ods_code": l["sicbl_ods_code"], "sicbl_name": l["sicbl_name"],
             "lsoa_lad_code": areas.newer_lad(l["lad_code"]), "lsoa_lad_name": l["lad_name"],
         })
+        for c in TIER_COLUMNS["local_neighbourhood"]:
+            src = c.replace("_neighbourhood", "")
+            out[c] = l[src] if src in l else None
         nb = self._neighbourhood_assignment()
         if nb is None:
             for c in TIER_COLUMNS["neighbourhood"]:
@@ -449,6 +522,41 @@ class Geography:
                  "practices", "practice_codes", "registered_patients", "coverage"]
         return fp[first + [c for c in fp.columns if c not in first]]
 
+    @functools.cached_property
+    def local_neighbourhoods(self):
+        """The definition's own neighbourhoods (None without them): ``code, name, method, place_code,
+        place_name`` (the place holding most of its residents), ``places`` (every place it touches),
+        ``straddles``, ``system_code, system_ods_code, system_name, lsoas, population,
+        registered_patients`` (list sizes of the practices located in it) and ``geometry`` (its
+        polygon for a polygon file, else its LSOAs dissolved; EPSG:27700)."""
+        import geopandas
+
+        if not self.has_local_neighbourhoods:
+            return None
+        l = self.lsoas[self.lsoas["local_code"].notna()]
+        if l.empty:
+            return geopandas.GeoDataFrame({c: [] for c in LOCAL_COLUMNS}, geometry="geometry", crs=WORKING_CRS)
+        by = l.groupby("local_code", sort=True)
+        out = pd.DataFrame({"name": by["local_name"].first(), "method": by["local_method"].agg(lambda m: "; ".join(sorted(set(m)))),
+                            "lsoas": by.size(), "population": by["population"].sum()})
+        main = areas.most_common(l, "local_code", "place_code", "population").set_index("local_code")["place_code"]
+        out["place_code"] = main
+        names = l.drop_duplicates("place_code").set_index("place_code")["place_name"]
+        out["place_name"] = out["place_code"].map(names)
+        out["places"] = by["place_code"].agg(lambda p: ";".join(sorted(set(p))))
+        out["straddles"] = by["place_code"].nunique() > 1
+        for c in ("system_code", "system_ods_code", "system_name"):
+            out[c] = by[c].first()
+        out["registered_patients"] = self._registered_by("local_code")
+        shapes = None
+        if self.local_polygons is not None:
+            shapes = self.local_polygons.set_index("unit_code")["geometry"]
+        polys = areas.lsoa_shapes()[["code", "geometry"]].merge(l[["lsoa21_code", "local_code"]], left_on="code", right_on="lsoa21_code")
+        dissolved = areas.dissolve(polys, "local_code").geometry
+        geometry = [shapes[c] if shapes is not None and c in shapes.index else dissolved.get(c) for c in out.index]
+        out = geopandas.GeoDataFrame(out.rename_axis("code").reset_index(), geometry=geometry, crs=WORKING_CRS)
+        return out[LOCAL_COLUMNS]
+
     # ------------------------------------------------------------------ one system
     def system(self, query: str, *, files: bool = True) -> "System":
         """One system, given as a GSS code (E54000061), an ODS code (QF7), a name fragment ("South
@@ -531,6 +639,11 @@ class System:
     def neighbourhoods(self):
         """The PCN footprints clipped to the system's LSOAs (columns as :attr:`Geography.neighbourhoods`)."""
         return self.geography._neighbourhoods_of(self.lsoas)
+
+    @property
+    def local_neighbourhoods(self):
+        """The system's own neighbourhoods (None unless its definition gives them)."""
+        return self.geography.local_neighbourhoods if self.geography.definition is not None else None
 
 
 def _resolve_definition(system: str) -> SystemDefinition:

@@ -427,3 +427,24 @@ def test_real_static_figure():
     draw_figure(real_system_layers(), path)
     with Image.open(path) as im:
         assert im.size == (2400, 1400)
+
+
+def test_local_neighbourhoods_are_a_tier_of_their_own_labelled_escaped_and_in_the_key(toy, tmp_path):
+    west, east = toy.places.geometry.iloc[0], toy.places.geometry.iloc[1]
+    local = gpd.GeoDataFrame({"code": ["N1", "N2"], "name": ["<img src=x onerror=alert(7)>", "East side"],
+                              "method": ["ward group", "ward group"], "place_name": ["West", "East"],
+                              "places": ["E38000901", "E38000901;E38000902"], "straddles": [False, True],
+                              "population": [41_000, 52_000]},
+                             geometry=[west, east], crs="EPSG:27700")
+    layers = toy_layers(local=local)
+    page = normalise(save_map(draw_map(layers), tmp_path / "l.html").read_text(encoding="utf-8"))
+    assert '"pane": "icsgeo-local"' in page and "<img src=x" not in page
+    tree = page[page.index("L.control.layers.tree("):]
+    tree = tree[: tree.index(").addTo(")]
+    order = [tree.index(s) for s in ("Places (2)", "Local neighbourhoods (2)", "Neighbourhoods: PCNs (3)", "GP practices (4)")]
+    assert order == sorted(order)
+    assert "Local neighbourhoods (2)" in page and "yes: E38000901;E38000902" in page  # the straddle in the tooltip
+    fig = draw_figure(layers, tmp_path / "l.png")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "East side" in texts and "Local neighbourhoods (2)" in legend and "PCN footprints (3)" in legend

@@ -22,10 +22,10 @@ from ..settings import DISPLAY_CRS, WORKING_CRS
 
 log = logging.getLogger("icsgeo.render")
 
-__all__ = ["MapLayers", "LayerError", "PALETTE", "TIERS"]
+__all__ = ["MapLayers", "LayerError", "PALETTE", "TIERS", "LOCAL_COLOUR"]
 
 #: Tier names, top to bottom (the nesting of the layer control).
-TIERS = ("system", "places", "neighbourhoods", "practices")
+TIERS = ("system", "places", "local", "neighbourhoods", "practices")
 
 #: Colours for places: soft enough to print labels and outlines over, distinct on screen and paper
 #: (ColorBrewer Set3, its grey swapped for a sand that does not read as "no data").
@@ -35,18 +35,22 @@ PALETTE = (
 )  # fmt: skip
 SYSTEM_COLOUR = "#1f2a44"
 NEIGHBOURHOOD_COLOUR = "#3d3d3d"
+#: The system's own neighbourhoods (a local definition): a strong purple, drawn over the places.
+LOCAL_COLOUR = "#6a1b9a"
 PRACTICE_COLOUR = "#222222"
 CONTEXT_FILL = "#e3e3df"
 
 _REQUIRED = {
     "system": ("code", "name"),
     "places": ("code", "name"),
+    "local": ("code", "name"),
     "neighbourhoods": ("pcn_code", "pcn_name"),
     "practices": ("practice_code", "name"),
     "england": ("code", "name"),
 }
 _OPTIONAL = {
-    "neighbourhoods": ("practices", "registered_patients", "method", "confidence"),
+    "local": ("method", "place_name", "places", "population", "registered_patients", "straddles"),
+    "neighbourhoods": ("practices", "registered_patients", "method", "confidence", "place_name"),
     "practices": ("postcode", "pcn_code", "pcn_name"),
 }
 _POLYGONAL = {"Polygon", "MultiPolygon"}
@@ -62,6 +66,8 @@ class MapLayers:
 
     ``system``: code, name (the outline, drawn bold; several rows draw several systems).
     ``places``: code, name (filled; neighbours never share a colour).
+    ``local``: code, name of the system's own neighbourhoods (a local definition) and, when known,
+    method, place_name, places, population, registered_patients, straddles (outlined and labelled).
     ``neighbourhoods``: pcn_code, pcn_name and, when known, practices, registered_patients, method,
     confidence (thin outlines with a tooltip).
     ``practices``: points with practice_code, name and, when known, postcode, pcn_code, pcn_name.
@@ -72,6 +78,7 @@ class MapLayers:
     system: gpd.GeoDataFrame
     places: gpd.GeoDataFrame | None = None
     neighbourhoods: gpd.GeoDataFrame | None = None
+    local: gpd.GeoDataFrame | None = None
     practices: gpd.GeoDataFrame | None = None
     england: gpd.GeoDataFrame | None = None
     attribution: str = ""
@@ -79,7 +86,7 @@ class MapLayers:
     _checked: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for tier in ("system", "places", "neighbourhoods", "practices", "england"):
+        for tier in ("system", "places", "local", "neighbourhoods", "practices", "england"):
             gdf = getattr(self, tier)
             if gdf is None:
                 continue

@@ -23,6 +23,7 @@ import shapely
 from ..errors import MissingDependencyError
 from ._layers import (
     CONTEXT_FILL,
+    LOCAL_COLOUR,
     NEIGHBOURHOOD_COLOUR,
     PALETTE,
     PRACTICE_COLOUR,
@@ -283,9 +284,13 @@ def _legend_html(layers: MapLayers, names: list[str], colours: list[str], counts
             sw = "".join(f'<span style="display:inline-block;width:4.5px;height:12px;background:{c}"></span>' for c in PALETTE[:4])
             rows.append(f'<div class="row"><span class="sw" style="display:flex">{sw}</span>'
                         f'Places ({counts["places"]:,}): neighbours never share a colour</div>')
+    if counts.get("local"):
+        rows.append(f'<div class="row"><span class="sw" style="border:2px dashed {LOCAL_COLOUR}"></span>'
+                    f'Local neighbourhoods ({counts["local"]:,})</div>')
     if counts.get("neighbourhoods"):
+        label = "Neighbourhoods: PCN footprints" if counts.get("local") else "Neighbourhoods"
         rows.append(f'<div class="row"><span class="sw" style="border:1px solid {NEIGHBOURHOOD_COLOUR}"></span>'
-                    f'Neighbourhoods ({counts["neighbourhoods"]:,})</div>')
+                    f'{label} ({counts["neighbourhoods"]:,})</div>')
     if counts.get("practices"):
         rows.append(f'<div class="row"><span class="dot" style="background:{PRACTICE_COLOUR}"></span>'
                     f'GP practices ({counts["practices"]:,})</div>')
@@ -336,6 +341,7 @@ def draw_map(
     system = layers.layer("system")
     places = layers.layer("places")
     nbh = layers.layer("neighbourhoods")
+    local = layers.layer("local")
     prac = layers.layer("practices")
     england = layers.layer("england")
     sys_codes = set(system["code"])
@@ -355,7 +361,7 @@ def draw_map(
     root.header.add_child(Element(_HELPERS), name="icsgeo_helpers")
     root.title = _esc(layers.title)  # branca writes the <title> unescaped
 
-    panes = {"context": 380, "places": 400, "neighbourhoods": 410, "system": 420, "practices": 440, "labels": 450}
+    panes = {"context": 380, "places": 400, "neighbourhoods": 410, "local": 415, "system": 420, "practices": 440, "labels": 450}
     for name, z in panes.items():
         folium.map.CustomPane(f"icsgeo-{name}", z_index=z, pointer_events=name not in ("context", "labels")).add_to(m)
 
@@ -447,6 +453,44 @@ def draw_map(
         counts["neighbourhoods"] = len(n_d)
         search_layers.append((nbh_layer, nbh_layer))
 
+    # the system's own neighbourhoods (a local definition): bold outlines, labelled where they fit
+    local_group = None
+    if local is not None and len(local):
+        l27 = simplify(local, tol)
+        l_d = to_display(l27)
+        l_names, l_codes = _column(l_d, "name"), _column(l_d, "code")
+        straddle = _column(l_d, "straddles")
+        props = _props(name=l_names, code=l_codes, place=_column(l_d, "place_name"), places=_column(l_d, "places"),
+                       population=_column(l_d, "population", fmt_int),
+                       registered_patients=_column(l_d, "registered_patients", fmt_int), method=_column(l_d, "method"),
+                       straddles=[("yes: " + (p or "")) if s in ("True", "true") else None for s, p in
+                                  zip(straddle or [None] * len(l_d), _column(l_d, "places") or [None] * len(l_d))],
+                       search=_search_labels(l_names, l_codes, "local neighbourhood"))
+        rows = [["Neighbourhood (local)", "name"], ["Code", "code"], ["Place", "place"], ["Straddles places", "straddles"],
+                ["Residents (Census 2021)", "population"], ["Registered patients", "registered_patients"],
+                ["Defined by", "method"]]
+        local_group = folium.FeatureGroup(name="Local neighbourhoods", show="local" in visible).add_to(m)
+        local_geo = folium.GeoJson(
+            _collection(l_d, props),
+            name="Local neighbourhoods (areas)",
+            style_function=lambda f: {"color": LOCAL_COLOUR, "weight": 2.2, "opacity": 0.95, "fill": True, "fillOpacity": 0,
+                                      "dashArray": "6 3"},
+            highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.12, "fillColor": LOCAL_COLOUR},
+            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows)}, {{sticky: true}})'),
+            pane="icsgeo-local",
+        ).add_to(local_group)
+        anchors = to_display(gpd.GeoDataFrame(geometry=label_points(local), crs=local.crs))
+        folium.GeoJson(
+            _collection(anchors, _props(name=[fmt_str(v) for v in local["name"]], rank=[round(a / 1e6, 1) for a in local.area],
+                                        fs=[10] * len(local))),
+            name="Local neighbourhood names",
+            pointToLayer=JsCode("icsgeo_label"),
+            interactive=False,
+            pane="icsgeo-labels",
+        ).add_to(local_group)
+        counts["local"] = len(l_d)
+        search_layers.append((local_geo, local_group))
+
     # practices: circle markers with a popup
     prac_layer = None
     if prac is not None and len(prac):
@@ -479,7 +523,8 @@ def draw_map(
     for label, layer in reversed([
         (sys_label, sys_layer),
         (f"Places ({counts.get('places', 0)})", places_group),
-        (f"Neighbourhoods ({counts.get('neighbourhoods', 0):,})", nbh_layer),
+        (f"Local neighbourhoods ({counts.get('local', 0):,})", local_group),
+        (f"Neighbourhoods{': PCNs' if local_group is not None else ''} ({counts.get('neighbourhoods', 0):,})", nbh_layer),
         (f"GP practices ({counts.get('practices', 0):,})", prac_layer),
     ]):
         if layer is None:
@@ -540,7 +585,8 @@ def draw_map(
         def render(self, **kwargs):  # the base class checks a single layer's keys; ours are known
             super(Search, self).render(**kwargs)
 
-    what = [t for t, k in (("places", "places"), ("neighbourhoods", "neighbourhoods"), ("practices", "practices")) if counts.get(k)]
+    what = [t for t, k in (("places", "places"), ("neighbourhoods", "local"), ("PCNs", "neighbourhoods"), ("practices", "practices"))
+            if counts.get(k)]
     _SearchAll(search_layers, placeholder="Search " + (", ".join(what) if what else "systems")).add_to(m)
     Fullscreen(position="topleft", title="Full screen", title_cancel="Leave full screen").add_to(m)
 

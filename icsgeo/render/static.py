@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import MissingDependencyError
 from ._layers import (
     CONTEXT_FILL,
+    LOCAL_COLOUR,
     NEIGHBOURHOOD_COLOUR,
     PALETTE,
     PRACTICE_COLOUR,
@@ -127,6 +128,7 @@ def draw_figure(
     system = layers.layer("system")
     places = layers.layer("places")
     nbh = layers.layer("neighbourhoods")
+    local = layers.layer("local")
     prac = layers.layer("practices") if practices else None
     england = layers.layer("england")
     tol = float(auto_tolerance(layers) / 2 if tolerance is None else tolerance)
@@ -167,7 +169,10 @@ def draw_figure(
             p.plot(ax=ax, color=colours, alpha=0.88, edgecolor="white", linewidth=1.0, zorder=2)
         if nbh is not None and len(nbh):
             n = simplify(nbh, tol)
-            n.boundary.plot(ax=ax, color=NEIGHBOURHOOD_COLOUR, linewidth=0.45, alpha=0.85, zorder=3)
+            n.boundary.plot(ax=ax, color=NEIGHBOURHOOD_COLOUR, linewidth=0.3 if local is not None else 0.45,
+                            alpha=0.6 if local is not None else 0.85, zorder=3)
+        if local is not None and len(local):
+            simplify(local, tol).boundary.plot(ax=ax, color=LOCAL_COLOUR, linewidth=1.1, linestyle=(0, (4, 2)), zorder=4)
         system.boundary.plot(ax=ax, color=SYSTEM_COLOUR, linewidth=2.4, zorder=5)
         if prac is not None and len(prac):
             ax.scatter(prac.geometry.x, prac.geometry.y, s=7, c=PRACTICE_COLOUR, edgecolors="white",
@@ -201,6 +206,9 @@ def draw_figure(
             pts = label_points(places)
             _place_labels(ax, fig, list(pts), [_plain(v) for v in places["name"]], list(places.area),
                           fontsize=11.5 if len(places) <= 12 else 7.5, halo=halo, taken=taken)
+        if local is not None and 0 < len(local) <= 3 * MAX_LABELLED_PLACES:
+            _place_labels(ax, fig, list(label_points(local)), [_plain(v) for v in local["name"]], list(local.area),
+                          fontsize=6.5, halo=halo, taken=taken)
 
         # locator: England, the system highlighted, the magnified area boxed and joined to the panel
         if has_locator:
@@ -233,8 +241,11 @@ def draw_figure(
                     handles.append(Patch(facecolor=c, edgecolor="white", label=_plain(name)))
             else:
                 handles.append(Patch(facecolor=PALETTE[0], edgecolor="white", label=f"Places ({len(places)})"))
+        if local is not None and len(local):
+            handles.append(Line2D([], [], color=LOCAL_COLOUR, lw=1.2, ls=(0, (4, 2)), label=f"Local neighbourhoods ({len(local)})"))
         if nbh is not None and len(nbh):
-            handles.append(Line2D([], [], color=NEIGHBOURHOOD_COLOUR, lw=0.8, label=f"Neighbourhoods ({len(nbh)})"))
+            label = "PCN footprints" if local is not None and len(local) else "Neighbourhoods"
+            handles.append(Line2D([], [], color=NEIGHBOURHOOD_COLOUR, lw=0.8, label=f"{label} ({len(nbh)})"))
         if prac is not None and len(prac):
             handles.append(Line2D([], [], ls="none", marker="o", markersize=4, markerfacecolor=PRACTICE_COLOUR,
                                   markeredgecolor="white", label=f"GP practices ({len(prac)})"))

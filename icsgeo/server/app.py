@@ -308,13 +308,20 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
              responses={200: {"model": FeatureCollection, "content": {"application/geo+json": {}},
                                "description": "derived footprints (never official); each says its method and data dates"},
                         404: {"model": Problem, "description": "no such system, or several match"}, **errors_422, **errors_503})
-    def get_neighbourhoods(code: SystemCode, vintage: VintageParam = None):
+    def get_neighbourhoods(code: SystemCode, vintage: VintageParam = None,
+                           kind: Annotated[Optional[Literal["local", "pcn"]],
+                                           Query(description="local: the definition's own neighbourhoods; pcn: PCN footprints "
+                                                             "(default: local where the system defines them)")] = None):
         chosen = _system(code, vintage)
         g = chosen.geography
-        key = (g.vintage + "|" + (g.definition.id if g.definition else ""), chosen.code)
+        local = chosen.local_neighbourhoods
+        kind = kind or ("local" if local is not None else "pcn")
+        if kind == "local" and local is None:
+            return _problem(404, f"{chosen.name} has no local neighbourhoods; ask for kind=pcn", "not_found")
+        key = (g.vintage + "|" + (g.definition.id if g.definition else ""), chosen.code, kind)
         body = state.geojson.get(key)
         if body is None:
-            fp = chosen.neighbourhoods.to_crs("EPSG:4326")
+            fp = (local if kind == "local" else chosen.neighbourhoods).to_crs("EPSG:4326")
             body = fp.to_json(drop_id=True, default=str, ensure_ascii=False).encode("utf-8", "replace")
             with state.lock:
                 if len(state.geojson) >= 64:
