@@ -58,10 +58,12 @@ _LAZY = {
     "assign": ("verbs", "assign"),
     "practices": ("verbs", "practices"),
     "footprints": ("verbs", "footprints"),
+    "profile": ("verbs", "profile"),
     "answer_file": ("bulk", "answer_file"),
     "save": ("bulk", "save"),
     "map_layers": ("maps", "map_layers"),
     "draw": ("maps", "draw"),
+    "draw_profile": ("maps", "draw_profile"),
     "show_versions": ("versions", "show_versions"),
 }
 
@@ -99,7 +101,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .bulk import answer_file, save
     from .tiers import PLACE_COLUMNS, SYSTEM_COLUMNS, Geography, System, geography
     from .index import build_index, index_path, notes
-    from .maps import draw, map_layers
+    from .maps import draw, draw_profile, map_layers
     from .neighbourhoods import neighbourhood_lsoas, neighbourhood_table
     from .postcode import normalise_postcode, normalise_postcodes
     from .settings import Settings, get_settings
@@ -109,4 +111,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources.read import read, read_text
     from .systems import load_system_file, system_definitions
     from .versions import show_versions
-    from .verbs import assign, footprints, lookup, practices, where
+    from .verbs import assign, footprints, lookup, practices, profile, where

@@ -33,6 +33,8 @@ __all__ = [
     "lsoa_base",
     "lsoa_polygons",
     "lsoa_shapes",
+    "lsoa_deprivation",
+    "deprivation_of",
     "most_common",
     "newer_lad",
     "older_lad",
@@ -123,6 +125,33 @@ def _build_lsoa_base() -> pd.DataFrame:
     else:
         base["ccg_code"] = pd.array([pd.NA] * len(base), dtype="string")
     return base.reset_index(drop=True)
+
+
+def lsoa_deprivation() -> pd.DataFrame | None:
+    """The Index of Multiple Deprivation per English LSOA 2021 (the ``deprivation`` role):
+    ``lsoa21_code, imd_score, imd_rank, imd_decile`` (decile 1: England's most deprived 10%), or
+    None when the file is not available (said once, with where to get it)."""
+    from .sources.inputs import warn_unavailable
+
+    if warn_unavailable(_role("deprivation")) is not None:
+        return None
+    return _read("deprivation")[["lsoa21_code", "imd_score", "imd_rank", "imd_decile"]]
+
+
+def deprivation_of(units: pd.DataFrame, deprivation: pd.DataFrame) -> pd.DataFrame:
+    """Deprivation of areas made of LSOAs: ``units`` (``lsoa21_code, unit, population``) with the
+    LSOAs' ``imd_score, imd_decile`` -> one row per unit: ``imd_score`` (the population-weighted mean
+    score), ``most_deprived_10`` and ``most_deprived_20`` (the share of its residents in LSOAs of
+    IMD deciles 1 and 1–2: England's most deprived 10% and 20%). Indexed by unit."""
+    f = units.merge(deprivation[["lsoa21_code", "imd_score", "imd_decile"]], on="lsoa21_code", how="left")
+    w = pd.to_numeric(f["population"], errors="coerce").fillna(0.0).astype("float64")
+    has = f["imd_score"].notna()
+    f = f.assign(_w=w, _ws=np.where(has, w * f["imd_score"].fillna(0.0), 0.0), _wk=np.where(has, w, 0.0),
+                 _d10=np.where(f["imd_decile"] == 1, w, 0.0), _d20=np.where(f["imd_decile"] <= 2, w, 0.0))
+    by = f.groupby("unit")[["_w", "_ws", "_wk", "_d10", "_d20"]].sum()
+    return pd.DataFrame({"imd_score": by["_ws"] / by["_wk"].where(by["_wk"] > 0),
+                         "most_deprived_10": by["_d10"] / by["_w"].where(by["_w"] > 0),
+                         "most_deprived_20": by["_d20"] / by["_w"].where(by["_w"] > 0)})
 
 
 def lsoa_polygons():

@@ -246,6 +246,33 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from icsgeo import BulkInputError, draw_profile
+
+    try:
+        table = draw_profile(args.system, vintage=args.vintage, output=args.output, png=args.png)
+    except BulkInputError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.json:
+        _print_frame(table, True)
+    elif not args.output:
+        shown = table.drop(columns=["system_code", "system_name"]).copy()
+        for c in ("area_km2", "imd_score"):
+            shown[c] = shown[c].map(lambda v: f"{v:,.1f}" if v == v else "")
+        for c in ("most_deprived_10", "most_deprived_20"):
+            shown[c] = shown[c].map(lambda v: f"{v:.0%}" if v == v else "")
+        shown["registered_patients"] = shown["registered_patients"].map(lambda v: f"{v:,.0f}" if v == v else "")
+        shown["population"] = shown["population"].map(lambda v: f"{v:,}" if v is not None and v == v else "")
+        _print_frame(shown, False)
+    off = table[table["size_flag"].isin(["below", "above"])]
+    print(f"{len(table)} units; {len(off)} outside their band: " + ", ".join(f"{n} ({f})" for n, f in zip(off["name"], off["size_flag"])),
+          file=sys.stderr)
+    for what, where in (("table", args.output), ("chart", args.png)):
+        if where:
+            print(f"wrote the {what} to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_map(args: argparse.Namespace) -> int:
     from icsgeo import draw
 
@@ -258,7 +285,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
         raise UsageError(f"--output must be an .html file, not {args.output!r}")
     if args.png and not args.png.lower().endswith(".png"):
         raise UsageError(f"--png must be a .png file, not {args.png!r}")
-    r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn)
+    r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn, colour=args.colour)
     drew = f"{r.places} places, " + (f"{r.local} local neighbourhoods, " if r.local else "") + \
         f"{r.neighbourhoods} neighbourhoods, {r.practices} practices"
     if r.html:
@@ -355,6 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
     nb.set_defaults(func=_cmd_neighbourhoods)
 
+    pf = sub.add_parser("profile", help="a system's places and neighbourhoods: residents, patients, area, size band, IMD 2025",
+                        description="Every place and neighbourhood of a system (PCN footprints, and its own neighbourhoods "
+                        "where its definition gives them) with residents (Census 2021), registered patients, area, the units "
+                        "it nests in, a flag when it is outside its tier's size band, and the population-weighted IMD 2025 "
+                        "score with the share of residents in England's most deprived 10% and 20% of LSOAs.",
+                        epilog='example: icsgeo profile "South Yorkshire" --png sy-profile.png')
+    pf.add_argument("system", metavar="SYSTEM", help="a name fragment, GSS/ODS code, definition id or definition file")
+    vintage_opts(pf)
+    pf.add_argument("--output", metavar="FILE", help="write the table (.csv or .parquet)")
+    pf.add_argument("--png", metavar="FILE.png", help="a chart: residents against the bands, coloured by IMD")
+    pf.add_argument("--json", action="store_true", help="print the table as JSON")
+    pf.set_defaults(func=_cmd_profile)
+
     mp = sub.add_parser("map", help="draw a system's places and neighbourhoods (interactive HTML and/or PNG)",
                         description="SYSTEM: a name fragment ('South Yorkshire'), a GSS or ODS code, a custom definition id, "
                         "or 'england'. The page works offline unless --cdn or --tiles.")
@@ -364,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--output", metavar="FILE.html")
     mp.add_argument("--png", metavar="FILE.png", help="a static figure for reports (England locator + magnified system)")
     mp.add_argument("--tiles", metavar="NAME", help="add a background tile layer, e.g. OpenStreetMap (needs the network)")
+    mp.add_argument("--colour", choices=("imd",), default=None,
+                    help="shade the finest tier drawn (local neighbourhoods, else PCN neighbourhoods; places for England) "
+                    "by its population-weighted IMD 2025 score, in quantile classes")
     mp.add_argument("--cdn", action="store_true", help="load Leaflet and plugins from CDNs (smaller page, needs the network)")
     mp.set_defaults(func=_cmd_map)
 

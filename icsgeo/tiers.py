@@ -47,7 +47,8 @@ from .systems import PlaceDefinition, SystemDefinition, UnitFile, load_system_fi
 #: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
 _DOCTEST_NEEDS_DATA = True
 
-__all__ = ["Geography", "System", "geography", "TIER_COLUMNS", "SYSTEM_COLUMNS", "PLACE_COLUMNS", "LOCAL_COLUMNS"]
+__all__ = ["Geography", "System", "geography", "TIER_COLUMNS", "SYSTEM_COLUMNS", "PLACE_COLUMNS", "LOCAL_COLUMNS",
+           "PROFILE_COLUMNS"]
 
 log = logging.getLogger("icsgeo")
 
@@ -66,6 +67,10 @@ TIER_COLUMNS = {
 #: The columns of a definition's own neighbourhoods (:attr:`Geography.local_neighbourhoods`).
 LOCAL_COLUMNS = ["code", "name", "method", "place_code", "place_name", "places", "straddles", "system_code",
                  "system_ods_code", "system_name", "lsoas", "population", "registered_patients", "geometry"]
+#: The columns of a system's profile (:meth:`System.profile`), one row per unit.
+PROFILE_COLUMNS = ["tier", "kind", "code", "name", "place_code", "place_name", "system_code", "system_name", "population",
+                   "registered_patients", "area_km2", "lsoas", "band", "size_flag", "imd_score", "most_deprived_10",
+                   "most_deprived_20"]
 #: The columns a listing of systems or places shows, wherever it is asked for (CLI, HTTP API).
 SYSTEM_COLUMNS = ["code", "ods_code", "name", "places", "population", "registered_patients", "lsoas"]
 PLACE_COLUMNS = ["code", "ods_code", "name", "official_name", "system_code", "population", "registered_patients", "lsoas"]
@@ -644,6 +649,69 @@ class System:
     def local_neighbourhoods(self):
         """The system's own neighbourhoods (None unless its definition gives them)."""
         return self.geography.local_neighbourhoods if self.geography.definition is not None else None
+
+    def profile(self) -> pd.DataFrame:
+        """Every unit of the system against the size bands of its tier (the catalogue's ``[sizes]``)
+        and, with the IMD 2025 file, its deprivation. One row per unit: the system, its places, its PCN
+        neighbourhoods (``kind = "pcn"``) and its own neighbourhoods where defined (``kind = "local"``).
+
+        ``population``: Census 2021 residents of its LSOAs in the system; ``registered_patients``: list
+        sizes of the practices located in it (for a PCN, its practices' patients); ``area_km2`` from
+        the drawn (generalised) polygons; ``band`` the tier's policy band and ``size_flag`` ``below``,
+        ``within`` or ``above`` it (by residents); ``imd_score`` the population-weighted mean IMD 2025
+        score of its LSOAs, ``most_deprived_10`` / ``_20`` the share of its residents in LSOAs among
+        England's most deprived 10% / 20% (IMD deciles 1 and 1–2).
+        """
+        g = self.geography
+        lsoas = self.lsoas
+        dep = areas.lsoa_deprivation()
+        frame = lsoas[["lsoa21_code", "population", "place_code"]].copy()
+        rows = []
+
+        def units(tier: str, kind: str, key: pd.Series, attrs: pd.DataFrame) -> None:
+            f = frame.assign(unit=key.to_numpy())
+            f = f[f["unit"].notna()]
+            by = f.groupby("unit")
+            out = pd.DataFrame({"population": by["population"].sum().astype("float64"), "lsoas": by.size()})
+            if dep is not None:
+                out = out.join(areas.deprivation_of(f[["lsoa21_code", "unit", "population"]], dep))
+            out = attrs.join(out, how="left").reset_index(names="code")
+            out["tier"], out["kind"] = tier, kind
+            rows.append(out)
+
+        sys_key = pd.Series(self.code, index=lsoas.index)
+        boundary = self.boundary
+        units("system", "", sys_key, pd.DataFrame({"name": [self.name], "registered_patients": boundary["registered_patients"].to_numpy(),
+                                                   "area_km2": boundary.area.to_numpy() / 1e6}, index=[self.code]))
+        places = self.places.set_index("code")
+        units("place", "", lsoas["place_code"], pd.DataFrame({"name": places["name"], "registered_patients": places["registered_patients"],
+                                                              "area_km2": places.area / 1e6, "place_code": places.index}))
+        nb = self.neighbourhoods.set_index("pcn_code")
+        pcn = neighbourhood_lsoas(g.practice_map, g.method).set_index("lsoa21_code")["pcn_code"]
+        units("neighbourhood", "pcn", lsoas["lsoa21_code"].map(pcn),
+              pd.DataFrame({"name": nb["pcn_name"], "registered_patients": nb["registered_patients"], "area_km2": nb.area / 1e6,
+                            "place_code": nb["place_code"]}))
+        local = self.local_neighbourhoods
+        if local is not None and len(local):
+            ln = local.set_index("code")
+            units("neighbourhood", "local", lsoas["local_code"],
+                  pd.DataFrame({"name": ln["name"], "registered_patients": ln["registered_patients"], "area_km2": ln.area / 1e6,
+                                "place_code": ln["place_code"]}))
+        out = pd.concat(rows, ignore_index=True)
+        names = places["name"]
+        out["place_name"] = out["place_code"].map(names) if "place_code" in out else None
+        out["system_code"], out["system_name"] = self.code, self.name
+        sizes = catalogue().sizes
+        lo = out["tier"].map(lambda t: sizes.get(t, (np.nan, np.nan))[0]).astype("float64")
+        hi = out["tier"].map(lambda t: sizes.get(t, (np.nan, np.nan))[1]).astype("float64")
+        out["band"] = [f"{a:,.0f}–{b:,.0f}" if np.isfinite(a) else None for a, b in zip(lo, hi)]
+        out["size_flag"] = np.select([out["population"] < lo, out["population"] > hi], ["below", "above"], "within")
+        out.loc[lo.isna(), "size_flag"] = None
+        for c in PROFILE_COLUMNS:
+            if c not in out:
+                out[c] = np.nan
+        out["population"] = out["population"].round().astype("Int64")
+        return out[PROFILE_COLUMNS]
 
 
 def _resolve_definition(system: str) -> SystemDefinition:

@@ -19,7 +19,7 @@ from .sources.catalogue import catalogue
 #: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
 _DOCTEST_NEEDS_DATA = True
 
-__all__ = ["where", "lookup", "assign", "practices", "footprints"]
+__all__ = ["where", "lookup", "assign", "practices", "footprints", "profile"]
 
 
 def _vintage_key(vintage) -> str | None:
@@ -138,3 +138,9 @@ def footprints(practice_map: str | None = None, *, vintage: str | int | None = N
     from .tiers import geography
 
     return geography(_vintage_key(vintage), None, practice_map, method).neighbourhoods
+
+
+def profile(system: str, *, vintage: str | int | None = None):
+    """A system's places and neighbourhoods against their size bands, with IMD 2025 (see
+    :meth:`icsgeo.System.profile`). ``system`` as :meth:`icsgeo.Geography.system` takes it."""
+    return _system(_vintage_key(vintage), system).profile()

@@ -448,3 +448,27 @@ def test_local_neighbourhoods_are_a_tier_of_their_own_labelled_escaped_and_in_th
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert "East side" in texts and "Local neighbourhoods (2)" in legend and "PCN footprints (3)" in legend
+
+
+def test_shade_classes_are_quantiles_with_their_bounds_and_missing_values_kept_apart():
+    from icsgeo.render._layers import shade_classes, shade_colours
+
+    cls, bounds = shade_classes([10.0, 20.0, 30.0, 40.0, 50.0, None, 60.0], classes=3)
+    assert len(bounds) == 3 and bounds[0][0] == 10.0 and bounds[-1][1] == 60.0
+    assert cls[5] == -1 and cls[0] == 0 and cls[-1] == 2 and sorted(set(cls) - {-1}) == [0, 1, 2]
+    assert shade_colours(3)[0] == "#ffffb2" and shade_colours(3)[-1] == "#bd0026"
+    assert shade_classes([None, None])[1] == []
+
+
+def test_a_shaded_map_colours_its_tier_by_class_with_a_key(toy, tmp_path):
+    from icsgeo.render import Shade
+
+    nbh = toy.neighbourhoods.assign(shade=[12.5, 44.0, np.nan])
+    layers = toy_layers(neighbourhoods=nbh, shade=Shade("neighbourhoods", "IMD 2025 score"))
+    page = save_map(draw_map(layers), tmp_path / "s.html").read_text(encoding="utf-8")
+    assert "IMD 2025 score" in page and "no value" in page and "#bd0026" in page and "12.5" in page
+    fig = draw_figure(layers, tmp_path / "s.png")
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "IMD 2025 score" in legend and "12.5 – 28.2" in legend and "28.2 – 44.0" in legend
+    with pytest.raises(LayerError, match="no 'shade' column"):
+        toy_layers(shade=Shade("neighbourhoods", "x"))

@@ -14,16 +14,19 @@ the geography was computed. folium, branca, mapclassify, libpysal and matplotlib
 
 from __future__ import annotations
 
-from ._layers import LayerError, MapLayers
+from ._layers import LayerError, MapLayers, Shade
 from ._offline import OfflineAssetError, external_references, shipped_assets
 from .interactive import draw_map, save_map
+from .profile import draw_profile
 from .static import draw_figure
 
 __all__ = [
     "MapLayers",
+    "Shade",
     "draw_map",
     "save_map",
     "draw_figure",
+    "draw_profile",
     "LayerError",
     "OfflineAssetError",
     "external_references",

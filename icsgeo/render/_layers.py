@@ -22,7 +22,7 @@ from ..settings import DISPLAY_CRS, WORKING_CRS
 
 log = logging.getLogger("icsgeo.render")
 
-__all__ = ["MapLayers", "LayerError", "PALETTE", "TIERS", "LOCAL_COLOUR"]
+__all__ = ["MapLayers", "Shade", "LayerError", "PALETTE", "TIERS", "LOCAL_COLOUR", "SHADES", "shade_classes", "shade_colours"]
 
 #: Tier names, top to bottom (the nesting of the layer control).
 TIERS = ("system", "places", "local", "neighbourhoods", "practices")
@@ -49,8 +49,9 @@ _REQUIRED = {
     "england": ("code", "name"),
 }
 _OPTIONAL = {
-    "local": ("method", "place_name", "places", "population", "registered_patients", "straddles"),
-    "neighbourhoods": ("practices", "registered_patients", "method", "confidence", "place_name"),
+    "places": ("shade",),
+    "local": ("method", "place_name", "places", "population", "registered_patients", "straddles", "shade"),
+    "neighbourhoods": ("practices", "registered_patients", "method", "confidence", "place_name", "shade"),
     "practices": ("postcode", "pcn_code", "pcn_name"),
 }
 _POLYGONAL = {"Polygon", "MultiPolygon"}
@@ -58,6 +59,50 @@ _POLYGONAL = {"Polygon", "MultiPolygon"}
 
 class LayerError(IcsgeoError, ValueError):
     """A layer given to the renderer that lacks a column, a CRS or the right kind of geometry."""
+
+
+#: A sequential ramp for shaded (choropleth) maps: light is low, dark red is high (ColorBrewer YlOrRd).
+SHADES = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+
+
+@dataclass(frozen=True)
+class Shade:
+    """Which tier a map shades by its ``shade`` column, what the values are, and how many classes."""
+
+    tier: str  # "places", "local" or "neighbourhoods"
+    label: str  # e.g. "IMD 2025 score (population-weighted)"
+    classes: int = 5
+
+
+def shade_classes(values, classes: int = 5) -> tuple[list[int], list[tuple[float, float]]]:
+    """Quantile classes of ``values`` (mapclassify): each value's class (-1 when missing) and each
+    class's (lowest, highest) value, lowest class first."""
+    v = pd.to_numeric(pd.Series(list(values)), errors="coerce").to_numpy(dtype="float64")
+    ok = np.isfinite(v)
+    if not ok.any():
+        return [-1] * len(v), []
+    try:
+        import mapclassify
+    except ImportError as e:  # pragma: no cover - the map extra installs it
+        raise MissingDependencyError('shading needs mapclassify: pip install "icsgeo[map]"') from e
+    k = int(min(classes, len(np.unique(v[ok])), len(SHADES)))
+    if k < 2:
+        return [0 if o else -1 for o in ok], [(float(v[ok].min()), float(v[ok].max()))]
+    scheme = mapclassify.Quantiles(v[ok], k=k)
+    cls = np.full(len(v), -1)
+    cls[ok] = scheme.yb
+    bounds, lo = [], float(v[ok].min())
+    for b in scheme.bins:
+        bounds.append((lo, float(b)))
+        lo = float(b)
+    return cls.tolist(), bounds
+
+
+def shade_colours(n: int) -> list[str]:
+    """``n`` colours of :data:`SHADES`, light to dark."""
+    if n <= 1:
+        return [SHADES[-2]] * n
+    return [SHADES[round(i * (len(SHADES) - 1) / (n - 1))] for i in range(n)]
 
 
 @dataclass(eq=False)
@@ -83,6 +128,8 @@ class MapLayers:
     england: gpd.GeoDataFrame | None = None
     attribution: str = ""
     subtitle: str = ""
+    #: shade one polygon tier by its ``shade`` column (a choropleth); None: places in distinct colours
+    shade: Shade | None = None
     _checked: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +142,10 @@ class MapLayers:
             raise LayerError("MapLayers needs a system layer (a GeoDataFrame with code, name, geometry)")
         if self._checked["system"].empty:
             raise LayerError("the system layer has no rows")
+        if self.shade is not None:
+            layer = self._checked.get(self.shade.tier)
+            if layer is None or "shade" not in layer.columns:
+                raise LayerError(f"shade names the {self.shade.tier} tier, which is not drawn or has no 'shade' column")
 
     def layer(self, tier: str) -> gpd.GeoDataFrame | None:
         """The checked layer in EPSG:27700 (a copy), or None."""

@@ -31,6 +31,8 @@ from ._layers import (
     TIERS,
     MapLayers,
     auto_tolerance,
+    shade_classes,
+    shade_colours,
     fmt_float,
     fmt_int,
     fmt_str,
@@ -267,12 +269,23 @@ def _inset(england: gpd.GeoDataFrame, highlight: set[str], system_bounds, width:
 # --- legend and title --------------------------------------------------------------------------------
 
 
-def _legend_html(layers: MapLayers, names: list[str], colours: list[str], counts: dict[str, int]) -> str:
+def _legend_html(layers: MapLayers, names: list[str], colours: list[str], counts: dict[str, int], shading=None) -> str:
     rows = ["<h4>Key</h4>"]
+    if shading is not None:
+        label, bounds, ramp, has_missing = shading
+        rows.append(f'<div class="row"><b>{_esc(label)}</b></div>')
+        for (lo, hi), c in zip(reversed(bounds), reversed(ramp)):
+            rows.append(f'<div class="row sub" style="margin-left:12px"><span class="sw" style="background:{c};'
+                        f'border:1px solid #fff;box-shadow:0 0 0 1px #bbb"></span>{lo:,.1f} – {hi:,.1f}</div>')
+        if has_missing:
+            rows.append('<div class="row sub" style="margin-left:12px"><span class="sw" style="background:#d9d9d9"></span>no value</div>')
     sys = layers.layer("system")
     label = f"System: {_esc(sys['name'].iloc[0])}" if len(sys) == 1 else f"Systems ({len(sys)})"
     rows.append(f'<div class="row"><span class="sw" style="border:3px solid {SYSTEM_COLOUR}"></span>{label}</div>')
-    if counts.get("places"):
+    if counts.get("places") and shading is not None:
+        rows.append(f'<div class="row"><span class="sw"></span>Places ({counts["places"]:,})'
+                    + (", shaded as above" if layers.shade.tier == "places" else "") + '</div>')
+    elif counts.get("places"):
         if counts["places"] <= _LEGEND_MAX_PLACES:
             rows.append(f'<div class="row"><span class="sw"></span>Places ({counts["places"]})</div>')
             for n, c in sorted(zip(names, colours), key=lambda t: str(t[0])):
@@ -367,6 +380,17 @@ def draw_map(
 
     counts: dict[str, int] = {}
     search_layers = []
+    shade = layers.shade
+    shading: dict = {}  # tier -> (class colour by feature id, legend rows)
+
+    def shaded(tier: str, gdf) -> dict[int, str] | None:
+        """Feature id -> class colour, when ``tier`` is the one the map shades."""
+        if shade is None or shade.tier != tier:
+            return None
+        cls, bounds = shade_classes(gdf["shade"], shade.classes)
+        ramp = shade_colours(len(bounds))
+        shading["legend"] = (shade.label, bounds, ramp, any(c < 0 for c in cls))
+        return {i: (ramp[c] if c >= 0 else "#d9d9d9") for i, c in enumerate(cls)}
 
     # context: the other systems of England, grey and silent
     context_layer = None
@@ -393,14 +417,18 @@ def draw_map(
         p_d = to_display(p27)
         codes = _column(p_d, "code")
         fill = dict(enumerate(colours))
+        by_class = shaded("places", p27)
+        if by_class is not None:
+            fill = by_class
         places_group = folium.FeatureGroup(name="Places", show="places" in visible).add_to(m)
         places_geo = folium.GeoJson(
-            _collection(p_d, _props(name=names, code=codes, search=_search_labels(names, codes, "place"))),
+            _collection(p_d, _props(name=names, code=codes, shade=_column(p_d, "shade", fmt_float),
+                                    search=_search_labels(names, codes, "place"))),
             name="Places (areas)",
             style_function=lambda f: {"color": "#ffffff", "weight": 1.5, "fillColor": fill.get(f["id"], PALETTE[0]),
-                                      "fillOpacity": 0.62},
+                                      "fillOpacity": 0.62 if by_class is None else 0.85},
             highlight_function=lambda f: {"fillOpacity": 0.8, "weight": 2.5},
-            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js([["Place", "name"], ["Code", "code"]])}, {{sticky: true}})'),
+            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js([["Place", "name"], ["Code", "code"]] + ([[shade.label, "shade"]] if by_class is not None else []))}, {{sticky: true}})'),
             pane="icsgeo-places",
         ).add_to(places_group)
         anchors = to_display(gpd.GeoDataFrame(geometry=label_points(places), crs=places.crs))
@@ -441,11 +469,17 @@ def draw_map(
         )
         rows = [["Neighbourhood", "pcn_name"], ["PCN code", "pcn_code"], ["Practices", "practices"],
                 ["Registered patients", "registered_patients"], ["Footprint method", "method"], ["Confidence", "confidence"]]
+        nbh_fill = shaded("neighbourhoods", simplify(nbh, tol))
+        if nbh_fill is not None:
+            props["shade"] = _column(n_d, "shade", fmt_float)
+            rows.append([shade.label, "shade"])
         nbh_layer = folium.GeoJson(
             _collection(n_d, props),
             name="Neighbourhoods",
             show="neighbourhoods" in visible,
-            style_function=lambda f: {"color": NEIGHBOURHOOD_COLOUR, "weight": 1, "opacity": 0.9, "fill": True, "fillOpacity": 0},
+            style_function=lambda f: {"color": NEIGHBOURHOOD_COLOUR, "weight": 1, "opacity": 0.9, "fill": True,
+                                      "fillOpacity": 0 if nbh_fill is None else 0.8,
+                                      "fillColor": (nbh_fill or {}).get(f["id"], NEIGHBOURHOOD_COLOUR)},
             highlight_function=lambda f: {"weight": 3, "color": "#000000", "fillOpacity": 0.12, "fillColor": "#000000"},
             on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows)}, {{sticky: true}})'),
             pane="icsgeo-neighbourhoods",
@@ -469,12 +503,17 @@ def draw_map(
         rows = [["Neighbourhood (local)", "name"], ["Code", "code"], ["Place", "place"], ["Straddles places", "straddles"],
                 ["Residents (Census 2021)", "population"], ["Registered patients", "registered_patients"],
                 ["Defined by", "method"]]
+        local_fill = shaded("local", l27)
+        if local_fill is not None:
+            props["shade"] = _column(l_d, "shade", fmt_float)
+            rows.append([shade.label, "shade"])
         local_group = folium.FeatureGroup(name="Local neighbourhoods", show="local" in visible).add_to(m)
         local_geo = folium.GeoJson(
             _collection(l_d, props),
             name="Local neighbourhoods (areas)",
-            style_function=lambda f: {"color": LOCAL_COLOUR, "weight": 2.2, "opacity": 0.95, "fill": True, "fillOpacity": 0,
-                                      "dashArray": "6 3"},
+            style_function=lambda f: {"color": LOCAL_COLOUR, "weight": 2.2, "opacity": 0.95, "fill": True,
+                                      "fillOpacity": 0 if local_fill is None else 0.8,
+                                      "fillColor": (local_fill or {}).get(f["id"], LOCAL_COLOUR), "dashArray": "6 3"},
             highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.12, "fillColor": LOCAL_COLOUR},
             on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows)}, {{sticky: true}})'),
             pane="icsgeo-local",
@@ -608,7 +647,7 @@ def draw_map(
   var legend = L.control({{position: "bottomright"}});
   legend.onAdd = function () {{
     var d = L.DomUtil.create("div", "icsgeo-legend");
-    d.innerHTML = {_js(_legend_html(layers, names, colours, counts))};
+    d.innerHTML = {_js(_legend_html(layers, names, colours, counts, shading.get("legend")))};
     L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d);
     return d;
   }};

@@ -21,6 +21,8 @@ from ._layers import (
     MapLayers,
     auto_tolerance,
     label_points,
+    shade_classes,
+    shade_colours,
     place_colours,
     simplify,
 )
@@ -163,10 +165,25 @@ def draw_figure(
             if len(other):  # an all-England map has no other systems around it
                 simplify(other, tol).plot(ax=ax, color=CONTEXT_FILL, edgecolor="white", linewidth=0.8, zorder=1)
         colours = []
+        shade = layers.shade
+        shading = None  # (label, bounds, ramp)
+
+        def shaded(gdf):
+            nonlocal shading
+            cls, bounds = shade_classes(gdf["shade"], shade.classes)
+            ramp = shade_colours(len(bounds))
+            shading = (shade.label, bounds, ramp)
+            return [ramp[c] if c >= 0 else "#d9d9d9" for c in cls]
+
         if places is not None and len(places):
             p = simplify(places, tol)
             colours = place_colours(p)
-            p.plot(ax=ax, color=colours, alpha=0.88, edgecolor="white", linewidth=1.0, zorder=2)
+            fill = shaded(p) if shade is not None and shade.tier == "places" else colours
+            p.plot(ax=ax, color=fill, alpha=0.88, edgecolor="white", linewidth=1.0, zorder=2)
+        for tier, layer in (("neighbourhoods", nbh), ("local", local)):
+            if shade is not None and shade.tier == tier and layer is not None and len(layer):
+                q = simplify(layer, tol)
+                q.plot(ax=ax, color=shaded(q), alpha=0.85, edgecolor="white", linewidth=0.3, zorder=2.5)
         if nbh is not None and len(nbh):
             n = simplify(nbh, tol)
             n.boundary.plot(ax=ax, color=NEIGHBOURHOOD_COLOUR, linewidth=0.3 if local is not None else 0.45,
@@ -235,7 +252,14 @@ def draw_figure(
         kax.set_axis_off()
         handles = [Line2D([], [], color=SYSTEM_COLOUR, lw=2.4,
                           label="System boundary" if len(system) == 1 else f"Systems ({len(system)})")]
-        if places is not None and len(places):
+        if shading is not None:
+            label, bounds, ramp = shading
+            handles.append(Patch(facecolor="none", edgecolor="none", label=_plain(label)))
+            for (lo, hi), c in zip(reversed(bounds), reversed(ramp)):
+                handles.append(Patch(facecolor=c, edgecolor="white", label=f"{lo:,.1f} – {hi:,.1f}"))
+        if places is not None and len(places) and shading is not None:
+            pass  # the shading says what the colours mean; place names are on the map
+        elif places is not None and len(places):
             if len(places) <= len(PALETTE):
                 for name, c in sorted(zip(places["name"], colours), key=lambda t: str(t[0])):
                     handles.append(Patch(facecolor=c, edgecolor="white", label=_plain(name)))

@@ -249,11 +249,14 @@ class Catalogue:
         local_folders: tuple[str, ...] = (),
         roles: Mapping[str, Any] | None = None,
         tiers: Mapping[str, Any] | None = None,
+        sizes: Mapping[str, Any] | None = None,
     ):
         self._datasets = dict(datasets)
         self.source = source
         #: role -> the datasets that play it (shared by every vintage unless a vintage says otherwise)
         self.roles: dict[str, Role] = {k: _role(k, v) for k, v in (roles or {}).items()}
+        #: tier -> (smallest, largest) residents of its policy band
+        self.sizes: dict[str, tuple[int, int]] = {k: (int(v[0]), int(v[1])) for k, v in (sizes or {}).items()}
         #: answer tier -> the roles it is built from
         self.tiers: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (tiers or {}).items()}
         self._vintages: dict[str, Vintage] = {str(k): self._vintage(str(k), v) for k, v in (vintages or {}).items()}
@@ -296,6 +299,7 @@ class Catalogue:
             local_folders=tuple(raw.get("local", {}).get("folders", ())),
             roles=raw.get("roles"),
             tiers=raw.get("tiers"),
+            sizes=raw.get("sizes"),
         )
 
     @property
