@@ -16,8 +16,6 @@ from .answer import ANSWER_COLUMNS
 from .tiers import Geography
 from .locate import locate_postcodes, lsoa_of_points, lsoa_of_points_dask, to_bng, to_latlon
 from .neighbourhoods.local import points_in_units
-from .sources.catalogue import catalogue
-from .sources.read import read
 
 __all__ = ["attach", "for_postcodes", "for_points", "restrict", "practices", "KEPT_OUTSIDE_SYSTEM"]
 
@@ -49,6 +47,8 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
     # The LAD: the official one given with the postcode, else the LSOA's (newest code vintage).
     lad = out["lad_code"] if "lad_code" in out else pd.Series(pd.NA, index=out.index)
     lad = lad.astype("string").fillna(out["lsoa_lad_code"].astype("string"))
+    if geo.older_lad_codes:
+        lad = areas.older_lad(lad)
     out["lad_code"] = lad.where(english)
     out["lad_name"] = out["lad_code"].map(areas.lad_names())
     if geo.local_polygons is not None and "easting" in out:
@@ -149,9 +149,8 @@ def practices(geo: Geography) -> pd.DataFrame:
     """
     from .tiers import geography
 
-    cat = catalogue()
-    m = read(cat.get(geo.practice_map))
-    national = geo if geo.definition is None else geography(geo.vintage, None, geo.practice_map)
+    m = geo.members.frame()
+    national = geo.national()
     answers = for_postcodes(m["postcode"].astype(object), national)
     loc = answers[["status", "lsoa_code", "place_code", "place_name", "system_code", "system_ods_code", "system_name",
                    "sicbl_code", "lad_code", "lad_name", "easting", "northing", "lat", "lon"]]
@@ -161,7 +160,7 @@ def practices(geo: Geography) -> pd.DataFrame:
                      loc.reset_index(drop=True)], axis=1)
     # Compare like with like: the location's Sub-ICB Location in the practice map's own code family
     # (the 2026 maps carry the SICBL codes recoded by the April 2026 mergers).
-    family = str(cat.get(geo.practice_map).get("icb_vintage", geo.vintage))
+    family = str(geo.members.icb_vintage or geo.vintage)
     lsoa_sicbl = geography(family).lsoas.set_index("lsoa21_code")["place_code"]
     out["location_sicbl_code"] = out["lsoa_code"].map(lsoa_sicbl)
     out["outside_ods_sicbl"] = (out["location_sicbl_code"].notna() & (out["location_sicbl_code"] != out["sicbl_code"])).astype(bool)

@@ -87,11 +87,11 @@ def _batches(path: Path, needed: list[str]) -> Iterator:
         raise BulkInputError(f"cannot read {path} as {'Parquet' if _is_parquet(path) else 'CSV'}: {exc}") from exc
 
 
-def _answers(batch, *, column, points, vintage, system):
+def _answers(batch, *, column, points, vintage, system, as_at=None):
     """The answer columns for one batch, as an Arrow table of the same length."""
     import pyarrow as pa
 
-    if points is None and system is None:
+    if points is None and system is None and as_at is None:
         from .index import answers
 
         return answers(batch.column(column), vintage).select(ANSWER_COLUMNS)
@@ -100,12 +100,12 @@ def _answers(batch, *, column, points, vintage, system):
     from .verbs import assign, where
 
     if points is None:
-        frame = where(batch.column(column).to_pandas().astype(object), vintage=vintage, system=system)
+        frame = where(batch.column(column).to_pandas().astype(object), vintage=vintage, system=system, as_at=as_at)
     else:
         a, b, kind = points
         x, y = batch.column(a).to_pandas(), batch.column(b).to_pandas()
-        frame = assign(easting=x, northing=y, vintage=vintage, system=system) if kind == "en" else \
-            assign(lat=x, lon=y, vintage=vintage, system=system)
+        frame = assign(easting=x, northing=y, vintage=vintage, system=system, as_at=as_at) if kind == "en" else \
+            assign(lat=x, lon=y, vintage=vintage, system=system, as_at=as_at)
     frame = frame[ANSWER_COLUMNS].astype(object).where(frame[ANSWER_COLUMNS].notna(), None)
     for c in ("neighbourhood_confidence", "easting", "northing", "lat", "lon"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce")
@@ -113,7 +113,7 @@ def _answers(batch, *, column, points, vintage, system):
 
 
 def answer_file(input: str | Path, output: str | Path, *, column: str = "postcode", points: tuple[str, str, str] | None = None,
-                vintage=None, system: str | None = None, progress: bool | None = None) -> Counter:
+                vintage=None, system: str | None = None, progress: bool | None = None, as_at=None) -> Counter:
     """Answer every row of ``input`` into ``output``; returns the count of rows by status.
 
     ``points``: ``(lat_column, lon_column, "latlon")`` or ``(easting_column, northing_column, "en")``
@@ -138,7 +138,7 @@ def answer_file(input: str | Path, output: str | Path, *, column: str = "postcod
         writer = None
         try:
             for batch in _batches(src, needed):
-                answers = _answers(batch, column=column, points=points, vintage=vintage, system=system)
+                answers = _answers(batch, column=column, points=points, vintage=vintage, system=system, as_at=as_at)
                 own = set(batch.schema.names)
                 names = [f"{c}_icsgeo" if c in own else c for c in answers.column_names]
                 cols = list(batch.columns) + [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in answers.columns]

@@ -127,12 +127,13 @@ def _cmd_where(args: argparse.Namespace) -> int:
     if modes == 1 and args.postcodes:
         from icsgeo import lookup  # light without --system: the prebuilt index, pyarrow only
 
-        return _print_records(lookup(join_split_postcodes(args.postcodes), vintage=args.vintage, system=args.system), args.json)
+        return _print_records(lookup(join_split_postcodes(args.postcodes), vintage=args.vintage, system=args.system,
+                                     as_at=args.as_at), args.json)
     from icsgeo import BulkInputError, answer_file, assign, to_records
 
     if modes != 1:
         raise UsageError("give postcodes, or --input FILE, or --lat/--lon, or --easting/--northing (exactly one)")
-    opts = {"vintage": args.vintage, "system": args.system}
+    opts = {"vintage": args.vintage, "system": args.system, "as_at": args.as_at}
     if args.input:
         if not args.output:
             raise UsageError("--input needs --output (a .csv or .parquet file)")
@@ -181,7 +182,7 @@ def _print_frame(frame, as_json: bool) -> None:
 def _cmd_systems(args: argparse.Namespace) -> int:
     from icsgeo import SYSTEM_COLUMNS, geography
 
-    g = geography(args.vintage)
+    g = geography(args.vintage, as_at=args.as_at)
     _print_frame(g.systems[SYSTEM_COLUMNS], args.json)
     return EXIT_OK
 
@@ -189,7 +190,7 @@ def _cmd_systems(args: argparse.Namespace) -> int:
 def _cmd_places(args: argparse.Namespace) -> int:
     from icsgeo import PLACE_COLUMNS, geography
 
-    s = geography(args.vintage).system(args.system)
+    s = geography(args.vintage, as_at=args.as_at).system(args.system)
     places = s.places
     if not args.json:
         print(f"{s.name} ({s.code}), vintage {s.vintage}: {len(places)} places\n")
@@ -201,11 +202,11 @@ def _cmd_practices(args: argparse.Namespace) -> int:
     from icsgeo import BulkInputError, geography, practices, save
 
     if args.system:
-        s = geography(args.vintage).system(args.system)
+        s = geography(args.vintage, as_at=args.as_at).system(args.system)
         p = practices(s.geography)
         p = p[p["system_code"] == s.code]
     else:
-        p = practices(geography(args.vintage))
+        p = practices(geography(args.vintage, as_at=args.as_at))
     if args.output:
         try:
             save(p, args.output)
@@ -222,7 +223,7 @@ def _cmd_practices(args: argparse.Namespace) -> int:
 def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     from icsgeo import BulkInputError, geography, save
 
-    s = geography(args.vintage, None, None, args.method).system(args.system)
+    s = geography(args.vintage, None, None, args.method, args.as_at).system(args.system)
     g = s.geography
     local = s.local_neighbourhoods
     kind = args.kind or ("local" if local is not None else "pcn")
@@ -250,7 +251,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from icsgeo import BulkInputError, draw_profile
 
     try:
-        table = draw_profile(args.system, vintage=args.vintage, output=args.output, png=args.png)
+        table = draw_profile(args.system, vintage=args.vintage, output=args.output, png=args.png, as_at=args.as_at)
     except BulkInputError as exc:
         raise UsageError(str(exc)) from exc
     if args.json:
@@ -285,7 +286,8 @@ def _cmd_map(args: argparse.Namespace) -> int:
         raise UsageError(f"--output must be an .html file, not {args.output!r}")
     if args.png and not args.png.lower().endswith(".png"):
         raise UsageError(f"--png must be a .png file, not {args.png!r}")
-    r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn, colour=args.colour)
+    r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn,
+             colour=args.colour, as_at=args.as_at)
     drew = f"{r.places} places, " + (f"{r.local} local neighbourhoods, " if r.local else "") + \
         f"{r.neighbourhoods} neighbourhoods, {r.practices} practices"
     if r.html:
@@ -330,8 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-rows", action="store_true", help="skip reading files to count rows (faster)")
     d.set_defaults(func=_cmd_data)
 
-    def vintage_opts(sp):
+    def vintage_opts(sp, as_at: bool = True):
         sp.add_argument("--vintage", choices=VINTAGES, default=None, help="geography vintage (default: the latest, %s)" % VINTAGES[-1])
+        if as_at:
+            sp.add_argument("--as-at", metavar="YYYY-MM-DD", default=None,
+                            help="the geography in force on that day: its vintage, and PCNs as their practices were grouped then")
 
     w = sub.add_parser("where", help="which neighbourhood, place and system a postcode or point is in",
                        description="Answer postcodes (or points): LSOA, neighbourhood, place, system, Sub-ICB Location, LAD. "
@@ -413,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     ix = sub.add_parser("index", help="build the prebuilt postcode index (other commands build it on first need)")
     ix_sub = ix.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     ib = ix_sub.add_parser("build", help="build (or check) the index of a vintage")
-    vintage_opts(ib)
+    vintage_opts(ib, as_at=False)
     ib.add_argument("--all", action="store_true", help="every vintage")
     ib.add_argument("--quiet", action="store_true", help="no progress bar")
     ib.set_defaults(func=_cmd_index)
@@ -426,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "POST /postcodes, GET /points, /systems, /health; OpenAPI at /openapi.json, docs at /docs.")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    vintage_opts(sv)
+    vintage_opts(sv, as_at=False)
     sv.set_defaults(func=_cmd_serve)
     return p
 

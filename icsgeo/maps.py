@@ -33,7 +33,7 @@ def _attribution(g: Geography, colour: str | None = None) -> str:
     """The licence notices of every file the map draws on, each said once (OS years merged)."""
     cat = catalogue()
     entries = [dataset(g.spec.role(r)) for r in ("systems", "places", "lsoa_shapes", "postcodes")]
-    entries.insert(3, cat.get(g.practice_map))
+    entries.insert(3, g.members.entry)
     if colour == "imd":
         entries.append(dataset(cat.role("deprivation")))
     sentences: list[str] = []
@@ -49,6 +49,13 @@ def _attribution(g: Geography, colour: str | None = None) -> str:
             elif s and s not in sentences:
                 sentences.append(s)
     return " ".join(f"{s} {', '.join(sorted(years[s]))}." if s in years else s for s in sentences)
+
+
+def _day_words(iso) -> str:
+    try:
+        return pd.Timestamp(iso).strftime("%-d %B %Y")
+    except (ValueError, TypeError):
+        return str(iso)
 
 
 def _date_words(iso) -> str:
@@ -91,7 +98,7 @@ def _check_colour(colour):
 
 
 def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods: bool = True, practices: bool = True,
-               colour: str | None = None):
+               colour: str | None = None, as_at=None):
     """The :class:`icsgeo.render.MapLayers` of a system (a name fragment, GSS/ODS code or custom
     definition id), or of all England with ``system="england"``. ``colour="imd"`` shades the finest
     tier drawn (local neighbourhoods where defined, else PCN neighbourhoods; places for England) by
@@ -100,7 +107,7 @@ def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods:
 
     _check_colour(colour)
     if system.strip().lower() == "england":
-        g = geography(None if vintage is None else str(vintage))
+        g = geography(None if vintage is None else str(vintage), as_at=as_at)
         nb = g.neighbourhoods if neighbourhoods else None
         places_layer = g.places[["code", "name", "geometry"]]
         shade = None
@@ -122,7 +129,7 @@ def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods:
             attribution=_attribution(g, colour),
             shade=shade,
         )
-    chosen = geography(None if vintage is None else str(vintage)).system(system)
+    chosen = geography(None if vintage is None else str(vintage), as_at=as_at).system(system)
     return system_layers(chosen, neighbourhoods=neighbourhoods, practices=practices, colour=colour)
 
 
@@ -138,8 +145,9 @@ def system_layers(chosen: System, *, neighbourhoods: bool = True, practices: boo
     head = f"{len(places)} place{'' if len(places) == 1 else 's'}"
     sub = head
     if nb is not None and len(nb):
-        sub += (f"; {len(nb)} neighbourhoods: PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map, "
-                f"footprints by {nb['method'].mode().iloc[0]}")
+        grouped = (f"PCNs as grouped on {_day_words(g.members.as_at)} (the ePCN history)" if g.members.as_at
+                   else f"PCNs of the {_date_words(nb['practice_map_date'].iloc[0])} practice map")
+        sub += f"; {len(nb)} neighbourhoods: {grouped}, footprints by {nb['method'].mode().iloc[0]}"
         if nb["registrations_date"].notna().any():
             sub += f" ({_date_words(str(nb['registrations_date'].dropna().iloc[0]).split(';')[0])})"
     england = national.systems[["code", "name", "geometry"]]
@@ -188,7 +196,8 @@ class MapResult:
 
 
 def draw(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
-         png: str | Path | None = None, tiles: str | None = None, cdn: bool = False, colour: str | None = None) -> MapResult:
+         png: str | Path | None = None, tiles: str | None = None, cdn: bool = False, colour: str | None = None,
+         as_at=None) -> MapResult:
     """Write a system's interactive map (``output``, .html) and/or its report figure (``png``).
 
     The page is self-contained (works with no network) unless ``cdn=True``; ``tiles`` adds a
@@ -198,14 +207,15 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
     from .render import draw_figure, draw_map, save_map
 
     england = system.strip().lower() == "england"
-    layers = map_layers(system, vintage, practices=not england, colour=colour)
+    layers = map_layers(system, vintage, practices=not england, colour=colour, as_at=as_at)
     html = None
     if output is not None:
         m = draw_map(layers, tiles=tiles, show=("system", "places") if england else None)
         html = save_map(m, output, self_contained=not cdn)
     if png is not None:
         # all England on one page: neighbourhood lines would be a grey smudge at that scale
-        draw_figure(map_layers(system, vintage, neighbourhoods=False, practices=False, colour=colour) if england else layers, png)
+        draw_figure(map_layers(system, vintage, neighbourhoods=False, practices=False, colour=colour, as_at=as_at)
+                    if england else layers, png)
     count = lambda tier: 0 if layers.layer(tier) is None else len(layers.layer(tier))  # noqa: E731
     return MapResult(html=Path(html) if html else None, png=Path(png) if png else None,
                      places=count("places"), neighbourhoods=count("neighbourhoods"), practices=count("practices"),
@@ -213,13 +223,13 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
 
 
 def draw_profile(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
-                 png: str | Path | None = None):
+                 png: str | Path | None = None, as_at=None):
     """A system's profile (:meth:`icsgeo.System.profile`) as a table (``output``: .csv, .parquet) and
     a chart (``png``). Returns the profile."""
     from .bulk import save
     from .render import draw_profile as _chart
 
-    chosen = geography(None if vintage is None else str(vintage)).system(system)
+    chosen = geography(None if vintage is None else str(vintage), as_at=as_at).system(system)
     table = chosen.profile()
     if output is not None:
         save(table, output)

@@ -33,13 +33,13 @@ import pandas as pd
 from . import areas
 from .errors import DataFileError, DefinitionError, UnknownDatasetError
 from .locate import locate_postcodes
-from .neighbourhoods import default_practice_map, footprints, neighbourhood_lsoas, neighbourhood_table, resolve_method
+from .neighbourhoods import footprints, membership, neighbourhood_lsoas, neighbourhood_table, resolve_method
 from .neighbourhoods.local import resolve
 from .neighbourhoods.rules import plurality
 from .registrations import available as registrations_available
 from .registrations import list_sizes, lsoa_registrations
 from .settings import WORKING_CRS
-from .sources.catalogue import Role, Vintage, catalogue
+from .sources.catalogue import Vintage, as_date, catalogue
 from .sources.inputs import dataset, unavailable, warn_once, warn_unavailable
 from .sources.read import read
 from .systems import PlaceDefinition, SystemDefinition, UnitFile, load_system_file, system_definition, system_definitions
@@ -123,17 +123,28 @@ class Geography:
     """
 
     def __init__(self, vintage: str | int | None = None, system: str | SystemDefinition | None = None,
-                 practice_map: str | None = None, method: str | None = None):
+                 practice_map: str | None = None, method: str | None = None, as_at=None):
         cat = catalogue()
         self.definition: SystemDefinition | None = None
         if system is not None:
             self.definition = system if isinstance(system, SystemDefinition) else _resolve_definition(system)
+        #: the day the geography is as at (None: the vintage as published)
+        self.as_at: str | None = as_date(as_at) if as_at is not None else None
+        if self.as_at is not None:
+            in_force = cat.vintage_at(self.as_at)
+            if vintage is not None and str(vintage) != in_force.key:
+                raise UnknownDatasetError(f"vintage {vintage} was not in force on {self.as_at} (vintage {in_force.key} was): "
+                                          "give one of the two")
+            vintage = in_force.key
         self._chosen_vintage = vintage is not None
         if vintage is None and self.definition is not None:
             vintage = self.definition.vintage  # a definition belongs to its own vintage unless told otherwise
         self.spec: Vintage = cat.vintage(None if vintage is None else str(vintage))
         self.vintage: str = self.spec.key
-        self.practice_map: str = default_practice_map(practice_map or self.spec.id("practice_map")).id
+        #: which practices form each PCN: the practice map named, else the one in force on ``as_at``,
+        #: else the vintage's own map
+        self.members = membership(practice_map or (None if self.as_at else self.spec.id("practice_map")), as_at=self.as_at)
+        self.practice_map: str = self.members.id
         self._method = method
         self.notes: dict[str, str] = {}
         self._local_report = None
@@ -141,7 +152,8 @@ class Geography:
 
     def __repr__(self) -> str:
         scope = f", system={self.definition.id!r}" if self.definition else ""
-        return f"Geography(vintage={self.vintage!r}{scope}, practice_map={self.practice_map!r})"
+        day = f", as_at={self.as_at!r}" if self.as_at else ""
+        return f"Geography(vintage={self.vintage!r}{scope}{day}, practice_map={self.practice_map!r})"
 
     def _note(self, tier: str, message: str) -> None:
         if tier not in self.notes:
@@ -324,7 +336,7 @@ class Geography:
         assert d is not None
 
         def pcn_lsoas():
-            return neighbourhood_lsoas(self.practice_map, self.method)[["lsoa21_code", "pcn_code"]]
+            return neighbourhood_lsoas(self.members, self.method)[["lsoa21_code", "pcn_code"]]
 
         def practice_votes(groups: dict[str, str]) -> pd.DataFrame:
             regs = lsoa_registrations()
@@ -377,6 +389,9 @@ class Geography:
         for c in TIER_COLUMNS["local_neighbourhood"]:
             src = c.replace("_neighbourhood", "")
             out[c] = l[src] if src in l else None
+        if not self.spec.sub_icb_locations:  # a day before Sub-ICB Locations existed
+            for c in TIER_COLUMNS["sicbl"]:
+                out[c] = None
         nb = self._neighbourhood_assignment()
         if nb is None:
             for c in TIER_COLUMNS["neighbourhood"]:
@@ -392,11 +407,11 @@ class Geography:
 
     def _neighbourhood_assignment(self) -> pd.DataFrame | None:
         """The LSOA -> PCN assignment, or None (with a note) when the practice map cannot be read."""
-        why = unavailable(Role(self.practice_map, (self.practice_map,)))
+        why = self.members.unavailable()
         if why is not None:
             self._note("neighbourhood", f"unknown ({why})")
             return None
-        return neighbourhood_lsoas(self.practice_map, self.method)
+        return neighbourhood_lsoas(self.members, self.method)
 
     # ------------------------------------------------------------------ places and systems
     @functools.cached_property
@@ -473,7 +488,7 @@ class Geography:
         """The practice map's practices located: ``practice_code, postcode, status, lsoa21_code,
         registered_patients, registered_date`` (status as :func:`icsgeo.locate.locate_postcodes`;
         ``outside_england`` for a location outside England; list sizes <NA> without registrations)."""
-        m = read(catalogue().get(self.practice_map))
+        m = self.members.frame()
         loc = locate_postcodes(m["postcode"].astype(object))
         english = loc["lsoa21_code"].astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool)
         status = loc["status"].to_numpy(dtype=object).copy()
@@ -492,7 +507,7 @@ class Geography:
 
     def _registered_by(self, column: str) -> pd.Series:
         """Registered patients per place/system: list sizes of the practices located in them."""
-        why = unavailable(Role(self.practice_map, (self.practice_map,)))
+        why = self.members.unavailable()
         if why is not None:  # the practice map is missing or refused
             self.notes.setdefault("registered patients", f"unknown ({why})")
             return pd.Series(dtype="float64")
@@ -513,11 +528,11 @@ class Geography:
         registered_patients, coverage, method, confidence, lsoas, footprint_population, parts,
         contiguous, registrations_date, practice_map_date``. A footprint's place and system are those
         holding most of its residents."""
-        fp = footprints(self.practice_map, self.method, lsoa_codes=scope["lsoa21_code"])
-        table = neighbourhood_table(self.practice_map, self.method)
+        fp = footprints(self.members, self.method, lsoa_codes=scope["lsoa21_code"])
+        table = neighbourhood_table(self.members, self.method)
         fp = fp.merge(table[["pcn_code", "practices", "practice_codes", "registered_patients", "coverage"]],
                       on="pcn_code", how="left")
-        nb = neighbourhood_lsoas(self.practice_map, self.method)[["lsoa21_code", "pcn_code"]]
+        nb = neighbourhood_lsoas(self.members, self.method)[["lsoa21_code", "pcn_code"]]
         l = scope.merge(nb, on="lsoa21_code", how="inner")
         parent = areas.most_common(l, "pcn_code", "place_code", "population")
         tiers = scope.drop_duplicates("place_code").set_index("place_code")
@@ -579,11 +594,13 @@ class Geography:
             raise DefinitionError(f"{q!r} names a file; here a system is a code, a name or one of the definition ids "
                                   f"({', '.join(sorted(system_definitions()))})")
         if q in system_definitions() or is_file:
-            g = geography(self.vintage if self._chosen_vintage else None, q, self.practice_map if self._chosen_map else None)
+            g = geography(self.vintage if self._chosen_vintage and not self.as_at else None, q,
+                          self.practice_map if self._chosen_map else None, self._method, self.as_at)
             row = g.systems.iloc[0]
             return System(g, row["code"], row["ods_code"], row["name"])
         if self.definition is not None:
-            return geography(self.vintage, None, self.practice_map).system(q, files=files)
+            return geography(None if self.as_at else self.vintage, None, self.practice_map if self._chosen_map else None,
+                             self._method, self.as_at).system(q, files=files)
         systems = self.systems
         up = q.upper()
         exact = systems[(systems["code"].str.upper() == up) | (systems["ods_code"].astype("string").str.upper() == up)]
@@ -599,9 +616,28 @@ class Geography:
             f"or a definition id ({', '.join(sorted(system_definitions()))}). `icsgeo systems` lists them."
         )
 
+    def national(self) -> "Geography":
+        """The national geography of the same vintage, day and practice grouping (itself when national)."""
+        if self.definition is None:
+            return self
+        return geography(None if self.as_at else self.vintage, None, self.practice_map if self._chosen_map else None,
+                         self._method, self.as_at)
+
+    @property
+    def older_lad_codes(self) -> bool:
+        """True when the vintage ended before the newer LAD codes took effect: it answers with the older."""
+        since = catalogue().code_changes_since.get("lad")
+        return bool(since and self.spec.valid_to and self.spec.valid_to < since)
+
+    @property
+    def indexed(self) -> bool:
+        """True when the prebuilt index holds this geography's answers (national, the vintage's own map)."""
+        return self.definition is None and self.members.as_at is None and self.practice_map == self.spec.id("practice_map") \
+            and self._method is None
+
     @property
     def _chosen_map(self) -> bool:
-        return self.practice_map != self.spec.id("practice_map")
+        return self.members.as_at is None and self.practice_map != self.spec.id("practice_map") and self.as_at is None
 
 
 class System:
@@ -687,7 +723,7 @@ class System:
         units("place", "", lsoas["place_code"], pd.DataFrame({"name": places["name"], "registered_patients": places["registered_patients"],
                                                               "area_km2": places.area / 1e6, "place_code": places.index}))
         nb = self.neighbourhoods.set_index("pcn_code")
-        pcn = neighbourhood_lsoas(g.practice_map, g.method).set_index("lsoa21_code")["pcn_code"]
+        pcn = neighbourhood_lsoas(g.members, g.method).set_index("lsoa21_code")["pcn_code"]
         units("neighbourhood", "pcn", lsoas["lsoa21_code"].map(pcn),
               pd.DataFrame({"name": nb["pcn_name"], "registered_patients": nb["registered_patients"], "area_km2": nb.area / 1e6,
                             "place_code": nb["place_code"]}))
@@ -723,12 +759,15 @@ def _resolve_definition(system: str) -> SystemDefinition:
 
 
 def geography(vintage: str | int | None = None, system: str | None = None, practice_map: str | None = None,
-              method: str | None = None) -> Geography:
+              method: str | None = None, as_at=None) -> Geography:
     """The :class:`Geography` of a vintage (default: the latest), optionally one custom system
-    (a definition id or file), practice map (a dataset id) or footprint method. Kept per process."""
-    return _geography(None if vintage is None else str(vintage), system, practice_map, method)
+    (a definition id or file), practice map (a dataset id) or footprint method; or as at a day
+    (``as_at``: the vintage in force then, its PCNs grouped as they were). Kept per process."""
+    return _geography(None if vintage is None else str(vintage), system, practice_map, method,
+                      None if as_at is None else as_date(as_at))
 
 
 @functools.lru_cache(maxsize=16)
-def _geography(vintage: str | None, system: str | None, practice_map: str | None, method: str | None) -> Geography:
-    return Geography(vintage, system, practice_map, method)
+def _geography(vintage: str | None, system: str | None, practice_map: str | None, method: str | None,
+               as_at: str | None) -> Geography:
+    return Geography(vintage, system, practice_map, method, as_at)

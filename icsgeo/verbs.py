@@ -26,14 +26,18 @@ def _vintage_key(vintage) -> str | None:
     return None if vintage is None else catalogue().vintage(str(vintage)).key
 
 
-def _system(vintage: str | None, system: str):
-    """The system asked for (see :meth:`icsgeo.Geography.system`)."""
+def _geography(vintage: str | None, as_at):
     from .tiers import geography
 
-    return geography(vintage).system(system)
+    return geography(vintage, as_at=as_at)
 
 
-def where(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None):
+def _system(vintage: str | None, system: str, as_at=None):
+    """The system asked for (see :meth:`icsgeo.Geography.system`)."""
+    return _geography(vintage, as_at).system(system)
+
+
+def where(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None, as_at=None):
     """Answer postcodes: a DataFrame with one row per query, in order: ``query`` and
     :data:`icsgeo.answer.ANSWER_COLUMNS`.
 
@@ -41,22 +45,23 @@ def where(postcodes: Iterable[object], *, vintage: str | int | None = None, syst
     ``terminated`` (known only to NSPL; located, answered, but the location may be a sorting office),
     ``outside_england`` or ``outside_system``. ``system``: a system as :meth:`icsgeo.Geography.system`
     takes it (a custom definition id or file, a GSS or ODS code, a name fragment); answers outside it
-    are ``outside_system``.
+    are ``outside_system``. ``as_at``: a day (``"2022-06-30"``): the geography in force then (its
+    vintage's systems and places, the PCNs as their practices were grouped on that day).
     """
     import pandas as pd
+
+    from .answers import for_postcodes, restrict
 
     queries = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
     queries = queries.reset_index(drop=True)
     v = _vintage_key(vintage)
-    chosen = None if system is None else _system(v, system)
-    if chosen is not None and chosen.geography.definition is not None:
-        from .answers import for_postcodes
-
-        return for_postcodes(queries, chosen.geography)
-    out = _indexed(queries, v if chosen is None else chosen.vintage)
-    if chosen is not None:
-        from .answers import restrict
-
+    chosen = None if system is None else _system(v, system, as_at)
+    geo = chosen.geography if chosen is not None else _geography(v, as_at)
+    if geo.indexed:
+        out = _indexed(queries, geo.vintage)
+    else:
+        out = for_postcodes(queries, geo)
+    if chosen is not None and geo.definition is None:
         out = restrict(out, chosen.code)
     return out
 
@@ -80,19 +85,21 @@ def _indexed(queries, vintage: str | None):
     return out[["query", *ANSWER_COLUMNS]]
 
 
-def lookup(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None) -> list[dict]:
+def lookup(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None,
+           as_at=None) -> list[dict]:
     """The JSON objects of ``icsgeo where --json`` for a few postcodes, in order. Without ``system``
-    it reads the prebuilt index with pyarrow only (no pandas): the fast path for single lookups."""
+    and ``as_at`` it reads the prebuilt index with pyarrow only (no pandas): the fast path for single
+    lookups."""
     queries = list(postcodes)
-    if system is None:
+    if system is None and as_at is None:
         from .index import records
 
         return records(queries, _vintage_key(vintage))
-    return to_records(where(queries, vintage=vintage, system=system))
+    return to_records(where(queries, vintage=vintage, system=system, as_at=as_at))
 
 
 def assign(points=None, *, easting=None, northing=None, lat=None, lon=None, vintage: str | int | None = None,
-           system: str | None = None, engine: str = "local", npartitions: int | None = None):
+           system: str | None = None, engine: str = "local", npartitions: int | None = None, as_at=None):
     """Assign points (EPSG:27700 ``easting``/``northing`` or WGS84 ``lat``/``lon``) to the tiers.
 
     Give arrays, or a DataFrame with ``easting``/``northing`` or ``lat``/``lon`` columns. One row out
@@ -103,7 +110,6 @@ def assign(points=None, *, easting=None, northing=None, lat=None, lon=None, vint
     are the same as the local engine's.
     """
     from .answers import for_points, restrict
-    from .tiers import geography
 
     if points is not None:
         cols = set(points.columns)
@@ -114,8 +120,8 @@ def assign(points=None, *, easting=None, northing=None, lat=None, lon=None, vint
         else:
             raise ValueError(f"points need easting/northing or lat/lon columns; got {sorted(cols)}")
     v = _vintage_key(vintage)
-    chosen = None if system is None else _system(v, system)
-    geo = geography(v) if chosen is None else chosen.geography
+    chosen = None if system is None else _system(v, system, as_at)
+    geo = _geography(v, as_at) if chosen is None else chosen.geography
     out = for_points(geo, easting=easting, northing=northing, lat=lat, lon=lon, engine=engine, npartitions=npartitions)
     if chosen is not None and chosen.geography.definition is None:
         out = restrict(out, chosen.code)
@@ -131,16 +137,17 @@ def practices(geography=None):
     return _practices(geography if geography is not None else _geography())
 
 
-def footprints(practice_map: str | None = None, *, vintage: str | int | None = None, method: str | None = None):
+def footprints(practice_map: str | None = None, *, vintage: str | int | None = None, method: str | None = None,
+               as_at=None):
     """The neighbourhood (PCN) footprints of a vintage (default: the latest) with their place and
     system: the same frame as ``geography(vintage).neighbourhoods`` (the vintage's practice map and
-    the best method available unless named)."""
+    the best method available unless named; ``as_at``: the practices grouped as on that day)."""
     from .tiers import geography
 
-    return geography(_vintage_key(vintage), None, practice_map, method).neighbourhoods
+    return geography(_vintage_key(vintage), None, practice_map, method, as_at).neighbourhoods
 
 
-def profile(system: str, *, vintage: str | int | None = None):
+def profile(system: str, *, vintage: str | int | None = None, as_at=None):
     """A system's places and neighbourhoods against their size bands, with IMD 2025 (see
     :meth:`icsgeo.System.profile`). ``system`` as :meth:`icsgeo.Geography.system` takes it."""
-    return _system(_vintage_key(vintage), system).profile()
+    return _system(_vintage_key(vintage), system, as_at).profile()

@@ -338,7 +338,7 @@ def test_arguments_are_checked():
     with pytest.raises(ValueError, match="registrations, modelled"):
         nb.resolve_method("voronoi")
     with pytest.raises(ValueError, match="not a practice -> PCN map"):
-        nb.default_practice_map("icb-2026")
+        nb.membership("icb-2026")
     a = pd.DataFrame({"lsoa21_code": pd.array(["E01000001"], dtype=S)})
     with pytest.raises(ValueError, match="not English LSOA 2021"):
         rules.restrict(a, ["E01000001", "W01000001"])

@@ -67,7 +67,8 @@ kept with ``pcn_code`` <NA> and ``method == "unassigned"``: reported, never drop
 table states the registration and practice-map dates it was made from.
 
 
-Defaults: the practice map is the latest vintage's (the catalogue's ``practice_map`` role), and the
+Defaults: the practice map is the latest vintage's (the catalogue's ``practice_map`` role; with
+``as_at``, the grouping in force on that day: :mod:`icsgeo.neighbourhoods.membership`), and the
 method is ``registrations`` when registration files are present, else ``modelled`` (logged, with the
 file that is missing and where to get it): :func:`icsgeo.footprints`, ``geography().neighbourhoods``
 and ``icsgeo neighbourhoods`` all agree.
@@ -86,16 +87,15 @@ import numpy as np
 import pandas as pd
 
 from .. import areas
-from ..errors import UnknownDatasetError
 from ..locate import LOCATE_ROLES, locate_postcodes
 from ..registrations import REGISTRATION_ROLES, list_sizes, lsoa_registrations, registrations, registrations_date
 from ..registrations import available as registrations_available
-from ..sources.cache import cached_frame, sha256_file
+from ..sources.cache import cached_frame
 from ..sources.catalogue import Dataset, catalogue
-from ..sources.fetch import fetch
 from ..sources.inputs import datasets, input_key, warn_unavailable
 from ..sources.read import read
 from .gravity import modelled
+from .membership import Membership, membership
 from .rules import assign_lsoas, dissolve_footprints, pcn_table, plurality, restrict
 
 #: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
@@ -108,7 +108,8 @@ __all__ = [
     "neighbourhood_table",
     "footprints",
     "unassigned_lsoas",
-    "default_practice_map",
+    "membership",
+    "Membership",
     "resolve_method",
     "prepare_practices",
     "model_inputs",
@@ -133,18 +134,6 @@ _LSOA_COLUMNS = [
 # ---------------------------------------------------------------------------------------------
 
 
-def default_practice_map(practice_map: str | Dataset | None = None) -> Dataset:
-    """The catalogue entry of a practice -> PCN map: the one named, or the latest vintage's."""
-    cat = catalogue()
-    if practice_map is None:
-        practice_map = cat.vintage(None).id("practice_map")
-    entry = practice_map if isinstance(practice_map, Dataset) else cat.get(practice_map)
-    if entry.reader != "practice_map":
-        maps = [d.id for d in cat if d.reader == "practice_map"]
-        raise UnknownDatasetError(f"dataset {entry.id!r} is not a practice -> PCN map; use one of: {', '.join(maps)}")
-    return entry
-
-
 def resolve_method(method: str | None = None) -> str:
     """The footprint method: the one asked for (checked), or ``registrations`` when registration
     files are present and ``modelled`` otherwise (with a warning naming what is missing)."""
@@ -155,14 +144,13 @@ def resolve_method(method: str | None = None) -> str:
     return method
 
 
-def _key(entry: Dataset, method: str) -> dict:
-    """What a neighbourhood layer is made from: the practice map's bytes, the method and its inputs."""
+def _key(members: Membership, method: str) -> dict:
+    """What a neighbourhood layer is made from: the membership's files, the method and its inputs."""
     cat = catalogue()
     names = dict.fromkeys(MODEL_ROLES + (REGISTRATION_ROLES if method == "registrations" else ()))
     if method == "registrations":
         datasets(cat.role("registrations"))  # required by this method: raises naming the file
-    return {"practice_map": {entry.id: sha256_file(fetch(entry))}, "method": method,
-            "inputs": input_key([cat.role(n) for n in names])}
+    return {"practice_map": members.key(), "method": method, "inputs": input_key([cat.role(n) for n in names])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,21 +158,24 @@ def _key(entry: Dataset, method: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def neighbourhood_lsoas(practice_map: str | Dataset | None = None, method: str | None = None) -> pd.DataFrame:
+def neighbourhood_lsoas(practice_map: str | Dataset | Membership | None = None, method: str | None = None, *,
+                       as_at=None) -> pd.DataFrame:
     """Exactly one row per English LSOA 2021 (33,755): the PCN of the practice map it belongs to.
 
     Columns: ``lsoa21_code, pcn_code, pcn_name, method`` (``registrations``/``modelled``/
     ``unassigned``), ``confidence`` (winning share, see the module notes), ``patients`` (the LSOA's
     patients at real-PCN practices; <NA> for ``method="modelled"``), ``runner_up_pcn_code``,
     ``registrations_date`` (<NA> when no registrations were used) and ``practice_map_date``.
-    Cached by the input files' sha256, the practice map and the method.
+    Cached by the input files' sha256, the practice map and the method. ``as_at``: the practices as
+    grouped on that day (:func:`icsgeo.neighbourhoods.membership.membership`).
     """
-    entry = default_practice_map(practice_map)
+    members = membership(practice_map, as_at=as_at)
     how = resolve_method(method)
-    return cached_frame("neighbourhoods.lsoas", _key(entry, how), lambda: _build_lsoas(entry, how))
+    return cached_frame("neighbourhoods.lsoas", _key(members, how), lambda: _build_lsoas(members, how))
 
 
-def neighbourhood_table(practice_map: str | Dataset | None = None, method: str | None = None) -> pd.DataFrame:
+def neighbourhood_table(practice_map: str | Dataset | Membership | None = None, method: str | None = None, *,
+                        as_at=None) -> pd.DataFrame:
     """One row per real PCN of the practice map (never the ``U`` pseudo-PCN).
 
     Columns: ``pcn_code, pcn_name, sicbl_code, sicbl_ods_code, icb_code, icb_ods_code`` (the mode over
@@ -195,14 +186,14 @@ def neighbourhood_table(practice_map: str | Dataset | None = None, method: str |
     (``registrations``/``modelled``/``mixed``; <NA> for a PCN with no footprint),
     ``registrations_date``, ``practice_map_date``.
     """
-    entry = default_practice_map(practice_map)
+    members = membership(practice_map, as_at=as_at)
     how = resolve_method(method)
-    key = {**_key(entry, how), "registrations": input_key([catalogue().role("registrations")])}
-    return cached_frame("neighbourhoods.pcns", key, lambda: _build_table(entry, how))
+    key = {**_key(members, how), "registrations": input_key([catalogue().role("registrations")])}
+    return cached_frame("neighbourhoods.pcns", key, lambda: _build_table(members, how))
 
 
-def footprints(practice_map: str | Dataset | None = None, method: str | None = None,
-               lsoa_codes: Iterable[str] | None = None):
+def footprints(practice_map: str | Dataset | Membership | None = None, method: str | None = None,
+               lsoa_codes: Iterable[str] | None = None, *, as_at=None):
     """One polygon per PCN, dissolved from the LSOA 2021 shapes (EPSG:27700).
 
     ``lsoa_codes`` restricts the footprints to those LSOAs (e.g. one system's). Columns: ``pcn_code,
@@ -213,7 +204,7 @@ def footprints(practice_map: str | Dataset | None = None, method: str | None = N
     """
     import geopandas
 
-    assignment = restrict(neighbourhood_lsoas(practice_map, method), lsoa_codes)
+    assignment = restrict(neighbourhood_lsoas(practice_map, method, as_at=as_at), lsoa_codes)
     polys = areas.lsoa_shapes()[["code", "geometry"]].rename(columns={"code": "lsoa21_code"})
     pop = areas.lsoa_base()[["lsoa21_code", "population"]]
     gdf = geopandas.GeoDataFrame(
@@ -228,10 +219,10 @@ def footprints(practice_map: str | Dataset | None = None, method: str | None = N
     return out
 
 
-def unassigned_lsoas(practice_map: str | Dataset | None = None, method: str | None = None,
-                     lsoa_codes: Iterable[str] | None = None) -> pd.DataFrame:
+def unassigned_lsoas(practice_map: str | Dataset | Membership | None = None, method: str | None = None,
+                     lsoa_codes: Iterable[str] | None = None, *, as_at=None) -> pd.DataFrame:
     """The rows of :func:`neighbourhood_lsoas` (optionally restricted to ``lsoa_codes``) with no PCN."""
-    assignment = restrict(neighbourhood_lsoas(practice_map, method), lsoa_codes)
+    assignment = restrict(neighbourhood_lsoas(practice_map, method, as_at=as_at), lsoa_codes)
     return assignment[assignment["pcn_code"].isna()].reset_index(drop=True)
 
 
@@ -240,18 +231,20 @@ def unassigned_lsoas(practice_map: str | Dataset | None = None, method: str | No
 # ---------------------------------------------------------------------------------------------
 
 
-def _practice_map_date(practice_map: pd.DataFrame, entry: Dataset) -> str:
+def _practice_map_date(practice_map: pd.DataFrame, members: Membership) -> str:
+    if members.as_at is not None:
+        return members.as_at
     dates = practice_map["extract_date"].dropna()
-    return dates.max().date().isoformat() if len(dates) else entry.date
+    return dates.max().date().isoformat() if len(dates) else members.date
 
 
-def model_inputs(practice_map: str | Dataset | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def model_inputs(practice_map: str | Dataset | Membership | None = None, *, as_at=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The frames the modelled method reads: the English LSOAs 2021 (``lsoa21_code, sicbl_code,
     lad_code, ward_code, population, easting, northing``: the population-weighted centroid) and the
-    practice map's practices made ready by :func:`prepare_practices`."""
-    entry = default_practice_map(practice_map)
+    membership's practices made ready by :func:`prepare_practices`."""
+    members = membership(practice_map, as_at=as_at)
     cols = ["lsoa21_code", "sicbl_code", "lad_code", "ward_code", "population", "easting", "northing"]
-    return areas.lsoa_base()[cols].reset_index(drop=True), prepare_practices(read(entry), label=entry.id)
+    return areas.lsoa_base()[cols].reset_index(drop=True), prepare_practices(members.frame(), label=members.id)
 
 
 def prepare_practices(pmap: pd.DataFrame, *, label: str = "practices", sizes: pd.Series | None = None) -> pd.DataFrame:
@@ -288,24 +281,24 @@ def _list_sizes() -> pd.Series | None:
     return list_sizes().set_index("practice_code")["registered_patients"].astype("float64")
 
 
-def _build_lsoas(entry: Dataset, method: str) -> pd.DataFrame:
-    lsoas, practices = model_inputs(entry)
+def _build_lsoas(members: Membership, method: str) -> pd.DataFrame:
+    lsoas, practices = model_inputs(members)
     votes = plurality(lsoa_registrations(), practices) if method == "registrations" else None
     out = assign_lsoas(lsoas, practices, votes, modelled(lsoas, practices))
     out["registrations_date"] = pd.array([registrations_date() if votes is not None else pd.NA] * len(out), dtype="string")
-    out["practice_map_date"] = pd.array([_practice_map_date(practices, entry)] * len(out), dtype="string")
-    _log_summary(out, entry.id, method)
+    out["practice_map_date"] = pd.array([_practice_map_date(practices, members)] * len(out), dtype="string")
+    _log_summary(out, members.id, method)
     return out[_LSOA_COLUMNS]
 
 
-def _build_table(entry: Dataset, method: str) -> pd.DataFrame:
-    pmap = read(entry)
-    assignment = neighbourhood_lsoas(entry, method)
+def _build_table(members: Membership, method: str) -> pd.DataFrame:
+    pmap = members.frame()
+    assignment = neighbourhood_lsoas(members, method)
     with_registrations = registrations_available() is None
     regs = registrations() if with_registrations else None
     out = pcn_table(pmap, assignment, regs, areas.lsoa_base()[["lsoa21_code", "population"]])
     out["registrations_date"] = pd.array([registrations_date() if with_registrations else pd.NA] * len(out), dtype="string")
-    out["practice_map_date"] = pd.array([_practice_map_date(pmap, entry)] * len(out), dtype="string")
+    out["practice_map_date"] = pd.array([_practice_map_date(pmap, members)] * len(out), dtype="string")
     return out
 
 

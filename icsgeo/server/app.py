@@ -18,6 +18,7 @@ JSON object as ``icsgeo where --json``. FastAPI and uvicorn are the ``server`` e
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the parameter types built in create_app().
+import datetime
 import json
 import logging
 import re
@@ -128,18 +129,19 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
     state = State(default)
     state.ready = not warm
 
-    def _v(vintage, system):
-        """The request's vintage; without one, a custom system's own vintage (as `icsgeo where --system`), else the default."""
-        return vintage or (None if system else default)
+    def _v(vintage, system, as_at=None):
+        """The request's vintage; without one, a custom system's own vintage (as `icsgeo where --system`) or the
+        vintage in force on ``as_at``, else the default."""
+        return vintage or (None if system or as_at else default)
 
     def answer_postcodes(key, queries):
-        _, v, system = key
-        return icsgeo.to_records(icsgeo.where(queries, vintage=v, system=system))
+        _, v, system, as_at = key
+        return icsgeo.to_records(icsgeo.where(queries, vintage=v, system=system, as_at=as_at))
 
     def answer_points(key, pairs):
-        kind, v, system = key
+        kind, v, system, as_at = key
         a, b = [p[0] for p in pairs], [p[1] for p in pairs]
-        answers = icsgeo.assign(**({"lat": a, "lon": b} if kind == "latlon" else {"easting": a, "northing": b}), vintage=v, system=system)
+        answers = icsgeo.assign(**({"lat": a, "lon": b} if kind == "latlon" else {"easting": a, "northing": b}), vintage=v, system=system, as_at=as_at)
         answers.insert(0, "query", [f"{x},{y}" for x, y in pairs])
         return icsgeo.to_records(answers)
 
@@ -151,6 +153,14 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
         Optional[Literal[vintages]],  # type: ignore[valid-type]
         Query(description=f"geography vintage (default {default})"),
     ]
+    AsAtParam = Annotated[
+        Optional[datetime.date],
+        Query(description="a day (YYYY-MM-DD): the geography in force then, and PCNs as their practices were grouped then"),
+    ]
+
+    def _day(as_at):
+        return None if as_at is None else as_at.isoformat()
+
     SystemParam = Annotated[
         Optional[Literal[definitions]],  # type: ignore[valid-type]
         Query(description="a custom system definition id: answers outside it are outside_system"),
@@ -233,9 +243,9 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
                    422: {"model": Problem, "description": "not a postcode, or an unknown vintage/system"}, **errors_503},
     )
     async def get_postcode(postcode: Annotated[str, Path(description="any case and spacing: S1 2HE, s12he")],
-                           vintage: VintageParam = None, system: SystemParam = None):
+                           vintage: VintageParam = None, system: SystemParam = None, as_at: AsAtParam = None):
         query = _clean_query(postcode)
-        rec = await postcode_batches(("postcode", _v(vintage, system), system), query)
+        rec = await postcode_batches(("postcode", _v(vintage, system, as_at), system, _day(as_at)), query)
         if rec["status"] == "invalid":
             return _problem(422, f"{_shown(query)} is not a valid UK postcode; expected a form such as 'S1 2HE' or 'SW1A 1AA'",
                             "invalid", query=query)
@@ -251,13 +261,15 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
                    413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
                    **errors_422, **errors_503},
     )
-    def post_postcodes(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None, system: SystemParam = None):
+    def post_postcodes(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None, system: SystemParam = None,
+                       as_at: AsAtParam = None):
         items = body.postcodes
         if len(items) > MAX_BULK:
             return _problem(413, f"{len(items):,} postcodes in one request; the limit is {MAX_BULK:,}: split them into several requests",
                             "too_large")
         queries = [_clean_query(q) for q in items]
-        records = icsgeo.to_records(icsgeo.where(queries, vintage=_v(vintage, system), system=system)) if queries else []
+        records = icsgeo.to_records(icsgeo.where(queries, vintage=_v(vintage, system, as_at), system=system,
+                                                 as_at=_day(as_at))) if queries else []
         return _JSON({"count": len(records), "results": records})
 
     # -------------------------------------------------------------- points
@@ -270,13 +282,13 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
                   lon: Annotated[Optional[float], Query(description="WGS84 longitude")] = None,
                   easting: Annotated[Optional[float], Query(description="British National Grid (EPSG:27700)")] = None,
                   northing: Annotated[Optional[float], Query(description="British National Grid (EPSG:27700)")] = None,
-                  vintage: VintageParam = None, system: SystemParam = None):
+                  vintage: VintageParam = None, system: SystemParam = None, as_at: AsAtParam = None):
         latlon = lat is not None or lon is not None
         grid = easting is not None or northing is not None
         if latlon and not grid and lat is not None and lon is not None:
-            key, pair = ("latlon", _v(vintage, system), system), (lat, lon)
+            key, pair = ("latlon", _v(vintage, system, as_at), system, _day(as_at)), (lat, lon)
         elif grid and not latlon and easting is not None and northing is not None:
-            key, pair = ("grid", _v(vintage, system), system), (easting, northing)
+            key, pair = ("grid", _v(vintage, system, as_at), system, _day(as_at)), (easting, northing)
         else:
             return _problem(422, "give lat and lon, or easting and northing (one pair, both values)", "invalid")
         return _JSON(await point_batches(key, pair))
@@ -285,21 +297,21 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
     @app.get("/systems", response_model=list[SystemRow], tags=["geography"],
              summary="The systems (ICBs; STPs in 2021) of a vintage, or one custom system",
              responses={**errors_422, **errors_503})
-    def get_systems(vintage: VintageParam = None, system: SystemParam = None):
-        g = icsgeo.geography(vintage or (None if system else default), system)
+    def get_systems(vintage: VintageParam = None, system: SystemParam = None, as_at: AsAtParam = None):
+        g = icsgeo.geography(_v(vintage, system, as_at), system, as_at=_day(as_at))
         return _JSON(_frame_records(g.systems[icsgeo.SYSTEM_COLUMNS]))
 
     SystemCode = Annotated[str, Path(description="a GSS code (E54000061), ODS code (QF7), custom definition id or name fragment")]
 
-    def _system(code: str, vintage):
+    def _system(code: str, vintage, as_at=None):
         """The system named in a path: never a file (``files=False``); a definition in its own vintage."""
-        return icsgeo.geography(vintage or (None if code in definitions else default)).system(code, files=False)
+        return icsgeo.geography(_v(vintage, code in definitions, as_at), as_at=_day(as_at)).system(code, files=False)
 
     @app.get("/systems/{code}/places", response_model=list[PlaceRow], tags=["geography"],
              summary="The places of a system",
              responses={404: {"model": Problem, "description": "no such system, or several match"}, **errors_422, **errors_503})
-    def get_places(code: SystemCode, vintage: VintageParam = None):
-        chosen = _system(code, vintage)
+    def get_places(code: SystemCode, vintage: VintageParam = None, as_at: AsAtParam = None):
+        chosen = _system(code, vintage, as_at)
         return _JSON(_frame_records(chosen.places[icsgeo.PLACE_COLUMNS]))
 
     @app.get("/systems/{code}/neighbourhoods", tags=["geography"],
@@ -308,17 +320,17 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
              responses={200: {"model": FeatureCollection, "content": {"application/geo+json": {}},
                                "description": "derived footprints (never official); each says its method and data dates"},
                         404: {"model": Problem, "description": "no such system, or several match"}, **errors_422, **errors_503})
-    def get_neighbourhoods(code: SystemCode, vintage: VintageParam = None,
+    def get_neighbourhoods(code: SystemCode, vintage: VintageParam = None, as_at: AsAtParam = None,
                            kind: Annotated[Optional[Literal["local", "pcn"]],
                                            Query(description="local: the definition's own neighbourhoods; pcn: PCN footprints "
                                                              "(default: local where the system defines them)")] = None):
-        chosen = _system(code, vintage)
+        chosen = _system(code, vintage, as_at)
         g = chosen.geography
         local = chosen.local_neighbourhoods
         kind = kind or ("local" if local is not None else "pcn")
         if kind == "local" and local is None:
             return _problem(404, f"{chosen.name} has no local neighbourhoods; ask for kind=pcn", "not_found")
-        key = (g.vintage + "|" + (g.definition.id if g.definition else ""), chosen.code, kind)
+        key = (g.vintage + "|" + (g.definition.id if g.definition else ""), chosen.code, kind, g.as_at)
         body = state.geojson.get(key)
         if body is None:
             fp = (local if kind == "local" else chosen.neighbourhoods).to_crs("EPSG:4326")

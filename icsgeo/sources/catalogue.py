@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import UnknownDatasetError
 
-__all__ = ["Dataset", "Table", "Role", "Vintage", "Catalogue", "catalogue", "boundaries_dir"]
+__all__ = ["Dataset", "Table", "Role", "Vintage", "Catalogue", "catalogue", "boundaries_dir", "as_date"]
 
 KINDS = (
     "boundary",
@@ -211,6 +211,15 @@ class Vintage:
     system_link: str
     roles: Mapping[str, Role]
     tiers: Mapping[str, tuple[str, ...]]
+    #: the first and last day the geography was in force (None: open-ended), ISO dates
+    valid_from: str | None = None
+    valid_to: str | None = None
+    #: whether the vintage's day had Sub-ICB Locations (from 1 July 2022)
+    sub_icb_locations: bool = True
+
+    def covers(self, day: str) -> bool:
+        """True when the geography was in force on ``day`` (an ISO date)."""
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
 
     def role(self, name: str) -> Role:
         try:
@@ -237,6 +246,31 @@ class Vintage:
         return {r: self.role(r) for t in names for r in self.tiers[t]}
 
 
+def as_date(day) -> str:
+    """An ISO date (``YYYY-MM-DD``) from a date, a datetime or a string; anything else is a clear error."""
+    import datetime as _dt
+
+    if isinstance(day, _dt.datetime):
+        return day.date().isoformat()
+    if isinstance(day, _dt.date):
+        return day.isoformat()
+    if hasattr(day, "date") and callable(day.date):  # pandas Timestamp
+        return day.date().isoformat()
+    try:
+        return _dt.date.fromisoformat(str(day).strip()).isoformat()
+    except ValueError:
+        raise UnknownDatasetError(f"{day!r} is not a date: give YYYY-MM-DD, e.g. 2022-06-30") from None
+
+
+def _iso(value, key: str) -> str | None:
+    if value in ("", None):
+        return None
+    try:
+        return as_date(value)
+    except UnknownDatasetError:
+        raise UnknownDatasetError(f"catalogue vintage {key!r}: {value!r} in valid is not a date") from None
+
+
 class Catalogue:
     """An ordered collection of :class:`Dataset` entries, the input roles and the geography vintages."""
 
@@ -247,6 +281,7 @@ class Catalogue:
         vintages: Mapping[str, Mapping[str, Any]] | None = None,
         code_changes: Mapping[str, Mapping[str, str]] | None = None,
         local_folders: tuple[str, ...] = (),
+        code_changes_since: Mapping[str, str] | None = None,
         roles: Mapping[str, Any] | None = None,
         tiers: Mapping[str, Any] | None = None,
         sizes: Mapping[str, Any] | None = None,
@@ -262,6 +297,8 @@ class Catalogue:
         self._vintages: dict[str, Vintage] = {str(k): self._vintage(str(k), v) for k, v in (vintages or {}).items()}
         #: code family -> {newer code: older code} for areas whose code changed but not their extent
         self.code_changes: dict[str, dict[str, str]] = {k: dict(v) for k, v in (code_changes or {}).items()}
+        #: code family -> the day its newer codes took effect (a vintage that ended earlier uses the older)
+        self.code_changes_since: dict[str, str] = {k: as_date(v) for k, v in (code_changes_since or {}).items()}
         #: folders of a data folder that hold local definitions (a council's neighbourhood layer…):
         #: what users bring, read through system definitions, never catalogued as national data
         self.local_folders: tuple[str, ...] = tuple(local_folders)
@@ -279,8 +316,13 @@ class Catalogue:
             undeclared = [r for r in names if r not in roles]
             if undeclared:
                 raise UnknownDatasetError(f"catalogue vintage {key!r}: tier {tier!r} reads undeclared roles {undeclared}")
+        valid = list(raw.get("valid", ["", ""]))
+        if len(valid) != 2:
+            raise UnknownDatasetError(f"catalogue vintage {key!r}: valid must be [first day, last day]")
+        valid_from, valid_to = (_iso(v, key) for v in valid)
         return Vintage(key=key, label=str(raw.get("label", key)), place_role=raw["place_role"],
-                       system_role=raw["system_role"], system_link=raw["system_link"], roles=roles, tiers=self.tiers)
+                       system_role=raw["system_role"], system_link=raw["system_link"], roles=roles, tiers=self.tiers,
+                       valid_from=valid_from, valid_to=valid_to, sub_icb_locations=bool(raw.get("sub_icb_locations", True)))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Catalogue":
@@ -297,6 +339,7 @@ class Catalogue:
             vintages=raw.get("vintages"),
             code_changes=raw.get("code_changes"),
             local_folders=tuple(raw.get("local", {}).get("folders", ())),
+            code_changes_since=raw.get("code_changes_since"),
             roles=raw.get("roles"),
             tiers=raw.get("tiers"),
             sizes=raw.get("sizes"),
@@ -317,6 +360,15 @@ class Catalogue:
                 f"vintage {vintage!r} is not known; known vintages: {', '.join(self._vintages)}"
             )
         return self._vintages[key]
+
+    def vintage_at(self, day) -> Vintage:
+        """The vintage whose geography was in force on ``day`` (a date or an ISO date string)."""
+        iso = as_date(day)
+        for v in self._vintages.values():
+            if v.covers(iso):
+                return v
+        spans = "; ".join(f"{v.key}: {v.valid_from or '…'} to {v.valid_to or 'today'}" for v in self._vintages.values())
+        raise UnknownDatasetError(f"no vintage covers {iso}: icsgeo knows {spans}")
 
     def latest_vintage(self) -> str:
         if not self._vintages:
