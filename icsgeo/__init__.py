@@ -61,6 +61,7 @@ _LAZY = {
     "profile": ("verbs", "profile"),
     "answer_file": ("bulk", "answer_file"),
     "save": ("bulk", "save"),
+    "export": ("exports", "export"),
     "map_layers": ("maps", "map_layers"),
     "draw": ("maps", "draw"),
     "draw_profile": ("maps", "draw_profile"),
@@ -99,6 +100,7 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from .answer import to_records
     from .bulk import answer_file, save
+    from .exports import export
     from .tiers import PLACE_COLUMNS, SYSTEM_COLUMNS, Geography, System, geography
     from .index import build_index, index_path, notes
     from .maps import draw, draw_profile, map_layers

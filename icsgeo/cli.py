@@ -223,6 +223,15 @@ def _cmd_practices(args: argparse.Namespace) -> int:
 def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     from icsgeo import BulkInputError, geography, save
 
+    if args.system.strip().lower() == "england":
+        g = geography(args.vintage, None, None, args.method, args.as_at)
+        try:
+            save(g.neighbourhoods, args.output, layer="neighbourhoods")
+        except BulkInputError as exc:
+            raise UsageError(str(exc)) from exc
+        print(f"wrote {len(g.neighbourhoods):,} neighbourhoods of England (vintage {g.vintage}, practice map "
+              f"{g.practice_map}, method {g.method}) to {args.output}", file=sys.stderr)
+        return EXIT_OK
     s = geography(args.vintage, None, None, args.method, args.as_at).system(args.system)
     g = s.geography
     local = s.local_neighbourhoods
@@ -271,6 +280,21 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for what, where in (("table", args.output), ("chart", args.png)):
         if where:
             print(f"wrote the {what} to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from icsgeo import BulkInputError, export
+
+    t = time.perf_counter()
+    try:
+        counts = export(args.output, vintage=args.vintage, system=args.system, as_at=args.as_at, crs=args.crs)
+    except BulkInputError as exc:
+        raise UsageError(str(exc)) from exc
+    rows = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    print(f"wrote {args.output} in {time.perf_counter() - t:.0f} s: {rows}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -386,6 +410,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how footprints are made (default: registrations when the files are present, else modelled)")
     nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
     nb.set_defaults(func=_cmd_neighbourhoods)
+
+    ex = sub.add_parser("export", help="England's (or a system's) boundaries in one file: systems, places, neighbourhoods, practices, LSOAs",
+                        description="One GeoPackage with the layers systems, places, neighbourhoods (PCN footprints, and a "
+                        "definition's own where it has them), practices (points) and lsoas (with every tier's code), each with "
+                        "codes, names, parents, population and method, the data dates and the licence notice in the layer "
+                        "metadata. .geojson or .parquet: one file per layer.",
+                        epilog="example: icsgeo export --vintage 2026 --output england-2026.gpkg")
+    ex.add_argument("--output", required=True, metavar="FILE", help=".gpkg (all layers), .geojson or .parquet (a file per layer)")
+    ex.add_argument("--system", default=None, help="one system (as `map` takes it) instead of all England")
+    ex.add_argument("--crs", default="EPSG:27700", help="coordinate reference system (default EPSG:27700; e.g. EPSG:4326)")
+    vintage_opts(ex)
+    ex.set_defaults(func=_cmd_export)
 
     pf = sub.add_parser("profile", help="a system's places and neighbourhoods: residents, patients, area, size band, IMD 2025",
                         description="Every place and neighbourhood of a system (PCN footprints, and its own neighbourhoods "
