@@ -359,6 +359,44 @@ def practice_sicbl() -> None:
     TIMES["4 practice SICBL"] = time.time() - t
 
 
+# ---------------------------------------------------------------------------------------------
+# 5. Dated PCN membership against a council's own dated lookup
+# ---------------------------------------------------------------------------------------------
+
+LOCAL_LOOKUP = "local/sheffield_neighbourhoods_lsoa11_2021.csv"  # Sheffield CCG, 19 May 2021
+LOCAL_DAY = "2021-05-19"
+
+
+def dated_membership() -> None:
+    """Sheffield's own LSOA -> PCN ("network") lookup of May 2021 against icsgeo's registration
+    footprints, practices grouped as at that day (ePCN history) and as in today's practice map. The
+    lookup names networks its own way, so each network is matched one-to-one to the PCN it shares most
+    LSOAs with (the Hungarian assignment) and agreement is the share of LSOAs whose PCN is their
+    network's match. Unchanged LSOAs (2011 = 2021) only; the lookup's UNASSIGNED rows left out."""
+    from scipy.optimize import linear_sum_assignment
+
+    t = section(f"5. Dated PCN membership vs Sheffield's own network lookup of {LOCAL_DAY}")
+    data = icsgeo.get_settings().data_dir
+    path = data / LOCAL_LOOKUP if data else None
+    if path is None or not path.is_file():
+        print(f"  skipped: {LOCAL_LOOKUP} is not in the data folder")
+        return
+    print("data:", LOCAL_LOOKUP, "(read in place),", dataset("epcn-2024-10", "gp-practice-map-2026-08", "lsoa11-lsoa21-2022"))
+    own = pd.read_csv(path, dtype=str)
+    lk = read("lsoa11-lsoa21-2022")
+    m = own.merge(lk[lk["change"] == "U"], left_on="LSOA_CODE", right_on="lsoa11_code")
+    m = m[m["NETWORK"] != "UNASSIGNED"]
+    for label, kw in ((f"grouped as at {LOCAL_DAY} (ePCN history)", {"as_at": LOCAL_DAY}),
+                      ("grouped by today's map (2026-08)", {})):
+        pcn = nb.neighbourhood_lsoas(**kw).set_index("lsoa21_code")["pcn_code"].reindex(m["lsoa21_code"]).to_numpy()
+        ct = pd.crosstab(m["NETWORK"].to_numpy(), pcn)
+        r, c = linear_sum_assignment(-ct.to_numpy())
+        agree = ct.to_numpy()[r, c].sum() / len(m)
+        print(f"  {label}: {len(m)} LSOAs, {ct.shape[0]} networks, {ct.shape[1]} PCNs; agreement {pct(agree)}")
+        headline(f"Sheffield lookup vs footprints {label.split(' (')[0]}", pct(agree))
+    TIMES["5 dated membership"] = time.time() - t
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("ignore", category=FutureWarning)
@@ -368,6 +406,7 @@ def main() -> None:
     lsoa_icb()
     modelled_pcn()
     practice_sicbl()
+    dated_membership()
     section("Summary")
     width = max(len(k) for k, _ in HEADLINES)
     for k, v in HEADLINES:
