@@ -287,7 +287,8 @@ class Geography:
             if isinstance(p, UnitFile) or not set(p.units) & set(columns):
                 res = self._resolve([p] if isinstance(p, UnitFile) else [PlaceDefinition(p.name, p.code, p.units)],
                                     national, what="place")
-                got = national.merge(res.assignment[["lsoa21_code", "unit_code", "unit_name"]], on="lsoa21_code")
+                got = national.drop(columns=["place_code", "place_name", "place_ods_code"]).merge(
+                    res.assignment[["lsoa21_code", "unit_code", "unit_name"]], on="lsoa21_code")
                 frames.append(got.rename(columns={"unit_code": "place_code", "unit_name": "place_name"}).assign(place_ods_code=None))
                 continue
             mask = np.zeros(len(national), dtype=bool)

@@ -149,3 +149,32 @@ def test_a_gap_is_reported_and_a_script_name_is_escaped_in_the_map(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     text = html.read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in text and "alert(1)" in text
+
+
+def test_the_shipped_sheffield_definition_through_the_api():
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from icsgeo.server import create_app
+
+    with TestClient(create_app(warm=False)) as c:
+        a = c.get("/postcodes/S1%202HE", params={"system": "sheffield-neighbourhoods-2021"}).json()
+        assert a["local_neighbourhood"]["name"] == "N08 - CITY CENTRE PRACTICES" and a["neighbourhood"]["code"].startswith("U")
+        fc = c.get("/systems/sheffield-neighbourhoods-2021/neighbourhoods").json()
+        assert len(fc["features"]) == 16 and {"code", "name", "place_name", "straddles"} <= set(fc["features"][0]["properties"])
+        assert len(c.get("/systems/sheffield-neighbourhoods-2021/neighbourhoods", params={"kind": "pcn"}).json()["features"]) > 10
+        r = c.get("/systems/QF7/neighbourhoods", params={"kind": "local"})
+        assert r.status_code == 404 and "no local neighbourhoods" in r.json()["detail"]
+
+
+def test_places_given_by_ward_groups(tmp_path):
+    wards = icsgeo.read("lsoa21-ward-lad-2024")
+    codes = sorted(wards.loc[wards["lad_name"] == "Sheffield", "ward_code"].unique())
+    half = len(codes) // 2
+    path = tmp_path / "wards.yaml"
+    path.write_text(f"id: sheffield-wards\nname: Sheffield by wards\nvintage: \"2026\"\nplaces:\n"
+                    f"  - name: West\n    ward: [{', '.join(codes[:half])}]\n  - name: East\n    ward: [{', '.join(codes[half:])}]\n",
+                    encoding="utf-8")
+    g = icsgeo.geography(None, str(path))
+    assert sorted(g.places["name"]) == ["East", "West"] and len(g.lsoas) == 343
+    assert g.places["population"].sum() == g.systems["population"].iloc[0]
