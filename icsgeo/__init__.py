@@ -36,6 +36,11 @@ _LAZY = {
     "read_text": ("sources.read", "read_text"),
     "inventory": ("sources.inventory", "inventory"),
     "data_dir_label": ("sources.inventory", "data_dir_label"),
+    "families": ("sources.inventory", "families"),
+    "tiers_missing": ("sources.inventory", "tiers_missing"),
+    "add_data": ("sources.inventory", "add_data"),
+    "fetch_data": ("sources.inventory", "fetch_data"),
+    "use_releases": ("sources.releases", "use_releases"),
     "normalise_postcode": ("postcode", "normalise_postcode"),
     "normalise_postcodes": ("postcode", "normalise_postcodes"),
     "Settings": ("settings", "Settings"),
@@ -109,7 +114,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings, get_settings
     from .sources.catalogue import Catalogue, Dataset, Vintage, catalogue
     from .sources.fetch import fetch
-    from .sources.inventory import data_dir_label, inventory
+    from .sources.inventory import add_data, data_dir_label, families, fetch_data, inventory, tiers_missing
+    from .sources.releases import use_releases
     from .sources.read import read, read_text
     from .systems import load_system_file, system_definitions
     from .versions import show_versions

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-__all__ = ["Field", "Group", "GROUPS", "STATUSES", "Status", "ANSWER_COLUMNS", "CLI_ORDER", "nest", "to_records"]
+__all__ = ["Field", "Group", "GROUPS", "STATUSES", "Status", "ANSWER_COLUMNS", "MADE_FROM", "CLI_ORDER", "nest", "to_records"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,11 @@ GROUPS: tuple[Group, ...] = (
 )
 
 #: Flat answer columns, in order (bulk outputs, :func:`icsgeo.where`, the prebuilt index).
-ANSWER_COLUMNS: list[str] = ["status", "postcode", *(f.column for g in GROUPS for f in g.fields), "vintage"]
+ANSWER_COLUMNS: list[str] = ["status", "postcode", *(f.column for g in GROUPS for f in g.fields), "vintage", "made_from"]
+
+#: What ``made_from`` says: the dates of the releases an answer was made from.
+MADE_FROM = ("the releases the answer was made from, by date (YYYY-MM): the postcode file, the practice map "
+             "grouping PCNs (or the PCN history as at a date) and the registrations")
 
 #: The order the CLI prints the parts in (most local first; the location and vintage follow).
 CLI_ORDER = ("local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "lsoa")
@@ -128,6 +132,7 @@ def nest(row: Mapping[str, Any]) -> dict:
     if nb is not None and nb["confidence"] is not None:
         nb["confidence"] = round(float(nb["confidence"]), 4)
     rec["vintage"] = r.get("vintage")
+    rec["made_from"] = r.get("made_from")
     return rec
 
 

@@ -57,6 +57,7 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
     out.loc[~english, ["lsoa21_code", "lsoa_method", "lad_code", "lad_name"]] = None
     out["status"] = status
     out["vintage"] = geo.vintage
+    out["made_from"] = geo.made_from
     return out.rename(columns={"lsoa21_code": "lsoa_code"})
 
 

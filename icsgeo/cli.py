@@ -18,12 +18,49 @@ from .errors import IcsgeoError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _cmd_data_add(args: argparse.Namespace) -> int:
+    from icsgeo import add_data
+
+    done = add_data(args.files, link=args.link)
+    if args.json:
+        print(json.dumps(done, indent=2))
+    for r in done:
+        if args.json:
+            break
+        if r["status"] == "known":
+            print(f"{r['path']}: catalogued release {r['id']} (sha256 verified) -> {r['file']}")
+        elif r["status"] == "recorded":
+            print(f"{r['path']}: the {r['release']} release of {r['family']} (validated, hash recorded) -> {r['file']}")
+    for r in done:
+        if r["status"] == "refused":
+            print(f"error: {r['path']} refused: {r['why']}", file=sys.stderr)
+    return EXIT_OK if all(r["status"] != "refused" for r in done) else EXIT_FAILED
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from icsgeo import fetch_data
+
+    done = fetch_data(args.targets)
+    if args.json:
+        print(json.dumps(done, indent=2))
+    else:
+        for r in done:
+            print(f"{r['id']}: {r['status']}" + (f" ({r['why']})" if r["why"] else ""))
+        if not done:
+            print("nothing to fetch: every file with a download URL is present")
+    return EXIT_OK if all(r["status"] in ("present", "downloaded") for r in done) else EXIT_FAILED
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
-    from icsgeo import data_dir_label, inventory
+    from icsgeo import catalogue, data_dir_label, families, inventory, tiers_missing
 
     rows = inventory(count_rows=not args.no_rows)
     bad = [r for r in rows if r.present and not r.verified]
-    if args.json:
+    fams = families()
+    lacking = tiers_missing()
+    if args.json and args.families:
+        print(json.dumps({"families": fams, "tiers_missing": lacking}, indent=2))
+    elif args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
     else:
         print(f"data folder: {data_dir_label()}")
@@ -37,6 +74,18 @@ def _cmd_data(args: argparse.Namespace) -> int:
             )
         missing = [r for r in rows if not r.present]
         print(f"\n{len(rows)} datasets: {len(rows) - len(missing)} present, {len(missing)} missing, {len(bad)} failing verification")
+        for f in fams:
+            present = [r["release"] for r in f["releases"] if r["present"]]
+            chosen = f" (pinned: {f['pinned']})" if f["pinned"] else ""
+            print(f"\nfamily {f['family']} ({f['cadence'] or 'irregular'}; choose with --{f['option']}): "
+                  f"releases present {', '.join(present) or 'none'}; default {f['default'] or 'none'}{chosen}")
+            for r in f["refused"]:
+                print(f"  refused {r['path']}: {r['why']}")
+        short = {t: m for t, m in lacking.items() if m}
+        print(f"\nanswer tiers (vintage {catalogue().vintage(None).key}): " + ("every input present" if not short else ""))
+        for tier, why in short.items():
+            for w in why:
+                print(f"  {tier}: {w}")
     for r in bad:
         print(f"error: {r.file} (dataset {r.id}) {r.problem}", file=sys.stderr)
     return EXIT_FAILED if bad else EXIT_OK
@@ -89,6 +138,8 @@ def _describe(rec: dict) -> str:
     if loc and loc.get("easting") is not None:
         lines.append(f"  {'location':<21} E {loc['easting']:.0f}, N {loc['northing']:.0f} (lat {loc['lat']:.5f}, lon {loc['lon']:.5f})")
     lines.append(f"  {'vintage':<21} {rec['vintage']}")
+    if rec.get("made_from"):
+        lines.append(f"  {'made from':<21} {rec['made_from']}")
     return "\n".join(lines)
 
 
@@ -338,10 +389,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _pin_dest(option: str) -> str:
+    return "release_" + option.replace("-", "_")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from icsgeo import catalogue
 
     VINTAGES = tuple(sorted(catalogue().vintages))
+    FAMILIES = [f for f in catalogue().families.values() if f.option]
 
     p = argparse.ArgumentParser(
         prog="icsgeo",
@@ -351,16 +407,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help="log what icsgeo does (-vv for debug)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    d = sub.add_parser("data", help="list every catalogue dataset: present, verified, vintage, rows")
-    d.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    d = sub.add_parser("data", help="the data folder: every dataset and family release, present, verified, the default of each",
+                       description="List every catalogue dataset (present, verified, vintage, rows), each family's releases "
+                                   "and default, and what each answer tier lacks. `data add` and `data fetch` bring files in.")
+    d.add_argument("--json", action="store_true", help="print JSON instead of tables")
     d.add_argument("--no-rows", action="store_true", help="skip reading files to count rows (faster)")
+    d.add_argument("--families", action="store_true",
+                   help="with --json: the families (their releases, the default of each, refused files) and what each tier lacks")
     d.set_defaults(func=_cmd_data)
+    dsub = d.add_subparsers(dest="data_command", metavar="ACTION")
+    da = dsub.add_parser("add", help="copy (or link) published files into the data folder and say what each is",
+                         description="Each FILE is matched to the catalogue (by sha256) or to a family (by name and "
+                                     "columns, then validated and its hash recorded). Refused files are not copied.")
+    da.add_argument("files", nargs="+", metavar="FILE")
+    da.add_argument("--link", action="store_true", help="symlink instead of copying")
+    da.add_argument("--json", action="store_true", help="print a JSON array")
+    da.set_defaults(func=_cmd_data_add)
+    df = dsub.add_parser("fetch", help="download catalogue files from their publishers' own URLs (hash-checked)")
+    df.add_argument("targets", nargs="*", metavar="ID|FAMILY", help="datasets or families (default: every missing file with a URL)")
+    df.add_argument("--json", action="store_true", help="print a JSON array")
+    df.set_defaults(func=_cmd_data_fetch)
 
     def vintage_opts(sp, as_at: bool = True):
         sp.add_argument("--vintage", choices=VINTAGES, default=None, help="geography vintage (default: the latest, %s)" % VINTAGES[-1])
         if as_at:
             sp.add_argument("--as-at", metavar="YYYY-MM-DD", default=None,
                             help="the geography in force on that day: its vintage, and PCNs as their practices were grouped then")
+        for fam in FAMILIES:  # one option per republished family: --practice-map 2026-11, --registrations 2025-10
+            sp.add_argument(f"--{fam.option}", dest=_pin_dest(fam.option), metavar="YYYY-MM", default=None,
+                            help=f"the {fam.option.replace('-', ' ')} release to use ({fam.title}; default: the newest "
+                                 f"verified one; `icsgeo data` lists them)")
 
     w = sub.add_parser("where", help="which neighbourhood, place and system a postcode or point is in",
                        description="Answer postcodes (or points): LSOA, neighbourhood, place, system, Sub-ICB Location, LAD. "
@@ -485,8 +561,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="icsgeo: %(message)s",
     )
+    from icsgeo import use_releases
+
+    pins = {k[len("release_"):]: v for k, v in vars(args).items() if k.startswith("release_") and v is not None}
     try:
-        return args.func(args)
+        with use_releases(**pins):
+            return args.func(args)
     except UsageError as exc:
         print(f"icsgeo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -39,7 +39,7 @@ _MEMORY: dict = {}  # vintage -> answers table, when the cache could not be writ
 _NOTES: dict = {}  # vintage -> {tier: why} of the index in use
 _WARNED: set = set()
 #: Columns stored per postcode (status is the base status; vintage is constant per file).
-STORED = [c for c in ANSWER_COLUMNS if c != "vintage"]
+STORED = [c for c in ANSWER_COLUMNS if c not in ("vintage", "made_from")]
 
 
 def _vintage(vintage) -> Vintage:
@@ -112,7 +112,8 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
     answered = attach(table, geo, table_status(table))
     step(2)
     out = pa.Table.from_pandas(answered[STORED], preserve_index=False)
-    meta = {b"icsgeo.vintage": v.key.encode(), b"icsgeo.notes": json.dumps(geo.notes).encode()}
+    meta = {b"icsgeo.vintage": v.key.encode(), b"icsgeo.notes": json.dumps(geo.notes).encode(),
+            b"icsgeo.made_from": geo.made_from.encode()}
     out = out.replace_schema_metadata(meta)
 
     def write(tmp: Path) -> None:
@@ -198,6 +199,7 @@ def records(queries: Sequence[object], vintage=None) -> list[dict]:
     pcs = [normalise_postcode(q) for q in queries]
     wanted = sorted({p for p in pcs if p is not None})
     rows: dict[str, dict] = {}
+    made_from = _made_from(_MEMORY[v.key].schema if path is None else pq.read_schema(path))
     if wanted:
         if path is None:  # in memory only (unwritable cache)
             import pyarrow as pa
@@ -214,7 +216,7 @@ def records(queries: Sequence[object], vintage=None) -> list[dict]:
             row = {"status": "invalid"}
         else:
             row = rows.get(pc) or {"status": "not_found", "postcode": pc}
-        out.append(nest({**row, "query": q, "postcode": pc, "vintage": v.key}))
+        out.append(nest({**row, "query": q, "postcode": pc, "vintage": v.key, "made_from": made_from}))
     return out
 
 
@@ -284,7 +286,7 @@ def answers(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-
         keys = _packed(table.column("postcode").combine_chunks().cast(pa.string()))
         order = np.argsort(keys, kind="stable")
         _cache.clear()
-        _cache.update(key=key, table=table, keys=keys[order], order=order)
+        _cache.update(key=key, table=table, keys=keys[order], order=order, made_from=_made_from(table.schema))
     table, keys, order = _cache["table"], _cache["keys"], _cache["order"]
     if not isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
         import pandas as pd
@@ -308,4 +310,11 @@ def answers(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-
     status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
     answered = answered.set_column(answered.schema.get_field_index("status"), "status", status)
     answered = answered.set_column(answered.schema.get_field_index("postcode"), "postcode", norm)
-    return answered.append_column("vintage", pa.repeat(pa.scalar(v.key, pa.string()), len(raw)))
+    answered = answered.append_column("vintage", pa.repeat(pa.scalar(v.key, pa.string()), len(raw)))
+    return answered.append_column("made_from", pa.repeat(pa.scalar(_cache["made_from"], pa.string()), len(raw)))
+
+
+def _made_from(schema) -> str | None:
+    """What the index's answers were made from (its metadata)."""
+    meta = schema.metadata or {}
+    return meta[b"icsgeo.made_from"].decode() if b"icsgeo.made_from" in meta else None

@@ -14,6 +14,7 @@ variable               meaning                                                  
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +46,20 @@ def _default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("icsgeo"))
 
 
+_VARIABLES = ("ICSGEO_DATA_DIR", "ICSGEO_CACHE_DIR", "ICSGEO_VERIFY", "ICSGEO_OFFLINE")
+
+
 def get_settings() -> Settings:
     """The settings in force now (environment variables are read on every call)."""
-    data_dir = os.environ.get("ICSGEO_DATA_DIR") or None
-    cache_dir = os.environ.get("ICSGEO_CACHE_DIR") or None
-    verify = (os.environ.get("ICSGEO_VERIFY") or "strict").strip().lower()
+    return _settings(tuple(os.environ.get(v) for v in _VARIABLES), os.getcwd())
+
+
+@functools.lru_cache(maxsize=32)
+def _settings(values: tuple, cwd: str) -> Settings:
+    data_dir, cache_dir, verify, offline = values
+    data_dir = data_dir or None
+    cache_dir = cache_dir or None
+    verify = (verify or "strict").strip().lower()
     if verify not in ("strict", "warn", "off"):
         from .errors import IcsgeoError
 
@@ -57,6 +67,6 @@ def get_settings() -> Settings:
     return Settings(
         data_dir=Path(data_dir).expanduser().resolve() if data_dir else None,
         cache_dir=Path(cache_dir).expanduser().resolve() if cache_dir else _default_cache_dir(),
-        offline=(os.environ.get("ICSGEO_OFFLINE") or "").strip().lower() in _TRUE,
+        offline=(offline or "").strip().lower() in _TRUE,
         verify=verify,  # type: ignore[arg-type]
     )

@@ -40,7 +40,7 @@ from .registrations import available as registrations_available
 from .registrations import list_sizes, lsoa_registrations
 from .settings import WORKING_CRS
 from .sources.catalogue import Vintage, as_date, catalogue
-from .sources.inputs import dataset, unavailable, warn_once, warn_unavailable
+from .sources.inputs import dataset, datasets, unavailable, warn_once, warn_unavailable
 from .sources.read import read
 from .systems import PlaceDefinition, SystemDefinition, UnitFile, load_system_file, system_definition, system_definitions
 
@@ -154,6 +154,19 @@ class Geography:
         scope = f", system={self.definition.id!r}" if self.definition else ""
         day = f", as_at={self.as_at!r}" if self.as_at else ""
         return f"Geography(vintage={self.vintage!r}{scope}{day}, practice_map={self.practice_map!r})"
+
+    @functools.cached_property
+    def made_from(self) -> str:
+        """The releases the answers are made from, by date, e.g. ``postcodes 2025-10; PCNs: practice map
+        2026-08; registrations 2023-07+2025-10`` (every answer carries it)."""
+        def used(role: str) -> str:
+            try:
+                return "+".join(e.vintage for e in datasets(self.spec.role(role)))
+            except DataFileError:
+                return "none"
+        pcns = (f"PCNs as at {self.members.as_at} ({self.members.entry.vintage} history)" if self.members.as_at
+                else f"PCNs: practice map {self.members.entry.vintage}")
+        return f"postcodes {used('postcodes')}; {pcns}; registrations {used('registrations')}"
 
     def _note(self, tier: str, message: str) -> None:
         if tier not in self.notes:
@@ -765,10 +778,11 @@ def geography(vintage: str | int | None = None, system: str | None = None, pract
     (a definition id or file), practice map (a dataset id) or footprint method; or as at a day
     (``as_at``: the vintage in force then, its PCNs grouped as they were). Kept per process."""
     return _geography(None if vintage is None else str(vintage), system, practice_map, method,
-                      None if as_at is None else as_date(as_at))
+                      None if as_at is None else as_date(as_at), catalogue())
 
 
 @functools.lru_cache(maxsize=16)
 def _geography(vintage: str | None, system: str | None, practice_map: str | None, method: str | None,
-               as_at: str | None) -> Geography:
+               as_at: str | None, _in_force: object) -> Geography:
+    # keyed on the catalogue in force too: a newly recorded or pinned release is a new geography
     return Geography(vintage, system, practice_map, method, as_at)

@@ -5,7 +5,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, JsonValue, create_model
 
-from ..answer import GROUPS, Group, Status
+from ..answer import GROUPS, MADE_FROM, Group, Status
 
 __all__ = ["Answer", "PostcodesRequest", "PostcodesResponse", "Problem", "SystemRow", "PlaceRow", "Feature",
            "FeatureCollection", "DataSummary", "Health", "PARTS", "listing_model", "MAX_BULK"]
@@ -35,6 +35,7 @@ Answer = create_model(
     status=(Status, ...),
     **{g.name: (Optional[PARTS[g.name]], Field(None, description=g.description)) for g in GROUPS},
     vintage=(Optional[str], None),
+    made_from=(Optional[str], Field(None, description=MADE_FROM)),
 )
 
 

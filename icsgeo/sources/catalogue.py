@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import UnknownDatasetError
+from . import releases as _releases
+from .releases import Family
 
-__all__ = ["Dataset", "Table", "Role", "Vintage", "Catalogue", "catalogue", "boundaries_dir", "as_date"]
+__all__ = ["Dataset", "Table", "Role", "Vintage", "Family", "Catalogue", "catalogue", "shipped_catalogue",
+           "boundaries_dir", "as_date"]
 
 KINDS = (
     "boundary",
@@ -127,7 +130,14 @@ def _table(name: str, raw: Mapping[str, Any]) -> Table:
     )
 
 
-def _dataset(id_: str, raw: dict[str, Any], defaults: Mapping[str, Any]) -> Dataset:
+def _dataset(id_: str, raw: dict[str, Any], defaults: Mapping[str, Any], families: Mapping[str, Family] | None = None) -> Dataset:
+    fam = raw.get("family")
+    if fam is not None:
+        if fam not in (families or {}):
+            raise UnknownDatasetError(f"catalogue entry {id_!r} names an unknown family {fam!r}")
+        family = (families or {})[fam]
+        inherited = {**family.fields, "columns": dict(family.columns)}
+        raw = {**inherited, **family.dated(str(raw.get("date", ""))), **raw}
     raw = {**defaults, **raw}
     missing = [k for k in ("title", "kind", "file", "format", "reader", "sha256") if k not in raw]
     if missing:
@@ -179,21 +189,38 @@ class Role:
     without: str | None = None
     #: use every dataset present, in order (a later one replacing what it covers), not just the first
     combine: bool = False
+    #: the families whose every release plays the role (newest first; oldest first when combining),
+    #: dated within ``since``..``until`` (ISO days, None: open)
+    families: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    #: why the role cannot be played as asked (a pinned release that does not exist or does not fit)
+    refusal: str | None = None
 
     @property
     def optional(self) -> bool:
         return self.without is not None
 
+    def admits(self, day: str) -> bool:
+        """True when a release dated ``day`` falls in the role's window."""
+        return (self.since is None or self.since <= day) and (self.until is None or day <= self.until)
 
-def _role(name: str, raw: Any) -> Role:
+
+def _role(name: str, raw: Any, valid: tuple[str | None, str | None] = (None, None)) -> Role:
     if isinstance(raw, str):
         return Role(name, (raw,))
     if isinstance(raw, list):
         return Role(name, tuple(raw))
-    if isinstance(raw, Mapping) and "datasets" in raw:
-        ids = raw["datasets"]
-        return Role(name, (ids,) if isinstance(ids, str) else tuple(ids), raw.get("without"), bool(raw.get("combine", False)))
-    raise UnknownDatasetError(f"catalogue role {name!r} must be a dataset id, a list of ids or a table with `datasets`")
+    if isinstance(raw, Mapping) and ("datasets" in raw or "family" in raw):
+        ids = raw.get("datasets", ())
+        fams = raw.get("family", ())
+        since, until = raw.get("since"), raw.get("until")
+        if raw.get("within") == "vintage":  # the releases dated while the vintage's geography was in force
+            since, until = valid
+        return Role(name, (ids,) if isinstance(ids, str) else tuple(ids), raw.get("without"), bool(raw.get("combine", False)),
+                    (fams,) if isinstance(fams, str) else tuple(fams), since and as_date(since), until and as_date(until))
+    raise UnknownDatasetError(f"catalogue role {name!r} must be a dataset id, a list of ids or a table with "
+                              f"`datasets` or `family`")
 
 
 @dataclass(frozen=True)
@@ -285,11 +312,24 @@ class Catalogue:
         roles: Mapping[str, Any] | None = None,
         tiers: Mapping[str, Any] | None = None,
         sizes: Mapping[str, Any] | None = None,
+        families: Mapping[str, Family] | None = None,
+        pins: Mapping[str, str] | None = None,
+        discovery: "_releases.Discovery | None" = None,
     ):
         self._datasets = dict(datasets)
         self.source = source
+        #: publication name -> its :class:`Family` (the releases of each are datasets with ``family``)
+        self.families: dict[str, Family] = dict(families or {})
+        #: family option -> the release chosen instead of the newest (``{"practice-map": "2026-11"}``)
+        self.pins: dict[str, str] = dict(pins or {})
+        #: files of the data folders beyond the catalogue: refused ones and copies (see ``icsgeo data``)
+        self.discovery = discovery or _releases.Discovery()
+        unknown_pins = [k for k in self.pins if k not in {f.option for f in self.families.values()}]
+        if unknown_pins:
+            options = ", ".join(sorted(f.option for f in self.families.values() if f.option))
+            raise UnknownDatasetError(f"no family is chosen by {unknown_pins[0]!r}; releases are chosen by: {options}")
         #: role -> the datasets that play it (shared by every vintage unless a vintage says otherwise)
-        self.roles: dict[str, Role] = {k: _role(k, v) for k, v in (roles or {}).items()}
+        self.roles: dict[str, Role] = {k: self._resolve(_role(k, v)) for k, v in (roles or {}).items()}
         #: tier -> (smallest, largest) residents of its policy band
         self.sizes: dict[str, tuple[int, int]] = {k: (int(v[0]), int(v[1])) for k, v in (sizes or {}).items()}
         #: answer tier -> the roles it is built from
@@ -303,23 +343,75 @@ class Catalogue:
         #: what users bring, read through system definitions, never catalogued as national data
         self.local_folders: tuple[str, ...] = tuple(local_folders)
 
+    def releases(self, family: str) -> list[Dataset]:
+        """Every release of a family the catalogue knows (recorded or catalogued), oldest first."""
+        return sorted((d for d in self if d.get("family") == family), key=lambda d: (d.date, d.id))
+
+    def _resolve(self, role: Role) -> Role:
+        """A role naming families: its datasets are the families' releases in its window (newest first,
+        or oldest first when combining), then the datasets it names; a pinned release replaces the
+        newest (when combining: the releases after it are left out)."""
+        if not role.families:
+            return role
+        from dataclasses import replace
+
+        for fam in role.families:
+            if fam not in self.families:
+                raise UnknownDatasetError(f"catalogue role {role.name!r} names an unknown family {fam!r}")
+        found = [d for fam in role.families for d in self.releases(fam)]
+        chosen = [d for d in found if role.admits(d.date)]
+        refusal = None
+        for fam in role.families:
+            family = self.families[fam]
+            pin = self.pins.get(family.option or "")
+            if pin is None:
+                continue
+            hit = [d for d in self.releases(fam) if pin in (d.vintage, d.date, d.id)]
+            if not hit:
+                have = ", ".join(d.vintage for d in self.releases(fam)) or "none"
+                refusal = (f"there is no {pin!r} release of {family.title} (releases known: {have}); "
+                           f"`icsgeo data add FILE` records a new one")
+                chosen = []
+                break
+            pick = hit[-1]
+            if not role.admits(pick.date):
+                window = f"{role.since or '…'} to {role.until or 'today'}"
+                refusal = (f"the {pick.vintage} release of {family.title} is not of the geography asked for "
+                           f"({role.name}: releases dated {window}); choose another vintage or date (--vintage, --as-at)")
+                chosen = []
+                break
+            chosen = [d for d in chosen if d.date <= pick.date] if role.combine else [pick]
+        pinned = any(self.families[f].option in self.pins for f in role.families)
+        # the datasets the role names besides its families: fallbacks, unless a release was pinned
+        extra = [self._datasets[i] for i in role.datasets
+                 if i in self._datasets and self._datasets[i].get("family") not in role.families]
+        if role.combine:
+            ordered = sorted([*chosen, *(d for d in extra if not pinned or d.date <= max(c.date for c in chosen or extra))],
+                             key=lambda d: d.date)
+        else:
+            ordered = sorted(chosen, key=lambda d: (d.date, d.id), reverse=True) + ([] if pinned else extra)
+        ids = tuple(dict.fromkeys(d.id for d in ordered))
+        return replace(role, datasets=() if refusal else ids, refusal=refusal)
+
     def _vintage(self, key: str, raw: Mapping[str, Any]) -> Vintage:
         missing = [k for k in ("place_role", "system_role", "system_link") if k not in raw]
         if missing:
             raise UnknownDatasetError(f"catalogue vintage {key!r} lacks {missing}")
-        roles = {**self.roles, **{k: _role(k, v) for k, v in raw.get("roles", {}).items()}}
+        valid = list(raw.get("valid", ["", ""]))
+        if len(valid) != 2:
+            raise UnknownDatasetError(f"catalogue vintage {key!r}: valid must be [first day, last day]")
+        valid_from, valid_to = (_iso(v, key) for v in valid)
+        roles = {**self.roles, **{k: self._resolve(_role(k, v, (valid_from, valid_to))) for k, v in raw.get("roles", {}).items()}}
         for role in roles.values():
             unknown = [i for i in role.datasets if i not in self._datasets]
+            if not role.datasets and not role.refusal:
+                raise UnknownDatasetError(f"catalogue vintage {key!r}: role {role.name!r} has no dataset")
             if unknown:
                 raise UnknownDatasetError(f"catalogue vintage {key!r}: role {role.name!r} names unknown datasets {unknown}")
         for tier, names in self.tiers.items():
             undeclared = [r for r in names if r not in roles]
             if undeclared:
                 raise UnknownDatasetError(f"catalogue vintage {key!r}: tier {tier!r} reads undeclared roles {undeclared}")
-        valid = list(raw.get("valid", ["", ""]))
-        if len(valid) != 2:
-            raise UnknownDatasetError(f"catalogue vintage {key!r}: valid must be [first day, last day]")
-        valid_from, valid_to = (_iso(v, key) for v in valid)
         return Vintage(key=key, label=str(raw.get("label", key)), place_role=raw["place_role"],
                        system_role=raw["system_role"], system_link=raw["system_link"], roles=roles, tiers=self.tiers,
                        valid_from=valid_from, valid_to=valid_to, sub_icb_locations=bool(raw.get("sub_icb_locations", True)))
@@ -331,10 +423,22 @@ class Catalogue:
             return cls.from_dict(tomllib.load(f), source=str(path))
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], source: str = "<memory>") -> "Catalogue":
+    def from_dict(cls, raw: Mapping[str, Any], source: str = "<memory>", *, found: "_releases.Discovery | None" = None,
+                  pins: Mapping[str, str] | None = None) -> "Catalogue":
+        """A catalogue from its TOML tables; ``found``: releases recorded beyond it (see
+        :mod:`icsgeo.sources.releases`), added as datasets of their families."""
         defaults = raw.get("defaults", {})
+        families = {k: _releases.family_from(k, v) for k, v in raw.get("families", {}).items()}
+        entries = {k: _dataset(k, dict(v), defaults, families) for k, v in raw.get("datasets", {}).items()}
+        for rec in (found.releases if found else ()):
+            if rec["family"] not in families:
+                continue
+            id_ = f"{rec['family']}-{rec['release']}"
+            if id_ in entries:
+                id_ = f"{id_}-{rec['sha256'][:8]}"
+            entries[id_] = _dataset(id_, _release_entry(rec, families[rec["family"]]), defaults, families)
         return cls(
-            {k: _dataset(k, dict(v), defaults) for k, v in raw.get("datasets", {}).items()},
+            entries,
             source,
             vintages=raw.get("vintages"),
             code_changes=raw.get("code_changes"),
@@ -343,6 +447,9 @@ class Catalogue:
             roles=raw.get("roles"),
             tiers=raw.get("tiers"),
             sizes=raw.get("sizes"),
+            families=families,
+            pins=pins,
+            discovery=found,
         )
 
     @property
@@ -410,7 +517,51 @@ class Catalogue:
         return list(self._datasets)
 
 
+def _release_entry(rec: Mapping[str, Any], family: Family) -> dict[str, Any]:
+    """The catalogue entry of a recorded release (its family gives the rest)."""
+    month = as_date(rec["date"])
+    import datetime as _dt
+
+    label = _dt.date.fromisoformat(month).strftime("%B %Y")
+    entry = {"family": family.name, "title": f"{family.title}, {label} (recorded release)", "vintage": rec["release"],
+             "date": rec["date"], "file": rec["file"], "sha256": rec["sha256"], "rows": rec.get("rows"),
+             "recorded": rec.get("recorded"),
+             "columns": {k: v for k, v in family.columns.items() if k in set(rec.get("columns", family.columns))}}
+    if rec.get("member"):
+        entry["member"] = rec["member"]
+    return entry
+
+
 @functools.cache
+def _shipped_raw() -> tuple[dict[str, Any], str]:
+    path = boundaries_dir() / "catalogue.toml"
+    with path.open("rb") as f:
+        return tomllib.load(f), str(path)
+
+
+@functools.cache
+def shipped_catalogue() -> Catalogue:
+    """The catalogue shipped with icsgeo, alone (no recorded release, no pin)."""
+    raw, source = _shipped_raw()
+    return Catalogue.from_dict(raw, source)
+
+
 def catalogue() -> Catalogue:
-    """The catalogue shipped with icsgeo."""
-    return Catalogue.from_file(boundaries_dir() / "catalogue.toml")
+    """The catalogue in force: the shipped one, plus the releases recorded from the data folders
+    (:mod:`icsgeo.sources.releases`), with any release pinned (``--practice-map 2026-11``)."""
+    shipped = shipped_catalogue()
+    if not shipped.families:
+        return shipped
+    return _current(_releases.stamp(shipped.families))
+
+
+@functools.lru_cache(maxsize=8)
+def _current(stamp: tuple) -> Catalogue:
+    shipped = shipped_catalogue()
+    raw, source = _shipped_raw()
+    found = _releases.discover(shipped.families, {d.file for d in shipped}, {d.sha256: d.id for d in shipped})
+    pins = _releases.pins()
+    if not found.releases and not pins:
+        shipped.discovery = found
+        return shipped
+    return Catalogue.from_dict(raw, source, found=found, pins=pins)

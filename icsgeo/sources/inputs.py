@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Mapping
 
-from ..errors import DataFileError, DataFileMissingError
+from ..errors import DataFileError, DataFileMissingError, UnknownDatasetError
 from .cache import sha256_file
 from .catalogue import Dataset, Role, Vintage, catalogue
 from .fetch import fetch, locate
@@ -27,6 +27,8 @@ def datasets(role: Role) -> list[Dataset]:
     combining role). Raises :class:`DataFileMissingError` naming the preferred file and where to get
     it when none is present, or the fetch error of a present file that is refused."""
     cat = catalogue()
+    if role.refusal:
+        raise UnknownDatasetError(f"input {role.name!r}: {role.refusal}")
     found: list[Dataset] = []
     first_missing: DataFileMissingError | None = None
     for id_ in role.datasets:
@@ -52,6 +54,8 @@ def dataset(role: Role) -> Dataset:
 
 def unavailable(role: Role) -> str | None:
     """Why ``role`` cannot be played now (the file missing, with where to get it, or refused), or ``None``."""
+    if role.refusal:  # a release asked for by name that cannot be had: an error, never a quiet degrade
+        raise UnknownDatasetError(f"input {role.name!r}: {role.refusal}")
     try:
         datasets(role)
     except DataFileMissingError:

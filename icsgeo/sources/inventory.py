@@ -68,3 +68,170 @@ def inventory(*, count_rows: bool = True, rehash: bool = True, cat: Catalogue | 
 def data_dir_label() -> str:
     s = get_settings()
     return str(s.data_dir) if s.data_dir else "(ICSGEO_DATA_DIR not set)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Families: the releases present, the default of each, and adding or fetching files
+# ---------------------------------------------------------------------------------------------
+
+def families(cat: Catalogue | None = None) -> list[dict]:
+    """One summary per family: its releases (catalogued or recorded, oldest first) with whether each
+    is present, the release answers use by default (the newest verified one, or the pinned one), and
+    the files named like it that were refused (with why)."""
+    from .inputs import datasets
+    from ..errors import DataFileError
+
+    cat = cat or catalogue()
+    refused = cat.discovery.refused
+    out = []
+    for fam in cat.families.values():
+        # the default: what the latest vintage reads (a combining role: every release it combines)
+        latest = cat.vintage(None)
+        roles = [r for r in latest.roles.values() if fam.name in r.families]
+        roles.sort(key=lambda r: r.combine)
+        default = None
+        for r in roles:
+            try:
+                used = datasets(r)
+            except DataFileError:
+                continue
+            default = used[0].id if not r.combine else "+".join(d.id for d in used)
+            break
+        rels = []
+        for d in cat.releases(fam.name):
+            path = locate(d, catalogue=cat)
+            rels.append({"id": d.id, "release": d.vintage, "date": d.date, "present": path is not None,
+                         "recorded": d.get("recorded"), "file": d.file})
+        out.append({"family": fam.name, "title": fam.title, "option": fam.option, "cadence": fam.fields.get("cadence"),
+                    "releases": rels, "default": default or (rels[-1]["id"] if rels and rels[-1]["present"] else None),
+                    "pinned": cat.pins.get(fam.option or ""),
+                    "refused": [{"path": p, "why": w} for p, w in refused
+                                if fam.matches(Path(p).name) and Path(p).parent.name == fam.folder]})
+    return out
+
+
+def tiers_missing(vintage=None, cat: Catalogue | None = None) -> dict[str, list[str]]:
+    """Answer tier -> what is missing for it in a vintage (the file and where to get it): empty lists
+    when every input is there."""
+    from .inputs import unavailable
+
+    cat = cat or catalogue()
+    v = cat.vintage(vintage)
+    out: dict[str, list[str]] = {}
+    for tier in v.tiers:
+        out[tier] = [f"{name}: {why}" + (f" (without it, {role.without})" if role.without else "")
+                     for name, role in v.inputs(tier).items() if (why := unavailable(role)) is not None]
+    return out
+
+
+def _destination() -> Path:
+    s = get_settings()
+    return s.data_dir if s.data_dir is not None else s.cache_dir / "data"
+
+
+def _place(src: Path, dest: Path, link: bool) -> None:
+    """Copy (or link) ``src`` to ``dest`` in one step: never a half-copied file at ``dest``."""
+    import os
+    import shutil
+
+    from .cache import atomic_write
+
+    if dest.exists() and dest.resolve() == src.resolve():
+        return
+    if link:
+        tmp = dest.with_name(f".{dest.name}.pid{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(src.resolve())
+        os.replace(tmp, dest)
+    else:
+        atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def add_data(paths, *, link: bool = False) -> list[dict]:
+    """Put published files into the data folder (``ICSGEO_DATA_DIR``, else the cache) and say what
+    each is: a catalogued release (verified by its hash, saved under the catalogue's name), a new
+    release of a family (validated, saved as ``<folder>/<name>_<YYYY-MM>``, its hash recorded), or
+    refused (with why). One dict per path, in order: ``path, status, id, family, release, file, why``;
+    ``status`` is ``known``, ``recorded`` or ``refused``. Nothing is copied for a refused file."""
+    from . import releases
+    from .cache import sha256_file
+    from ..errors import DataFormatError
+
+    cat = catalogue()
+    by_hash = {d.sha256: d for d in cat}
+    out = []
+    for p in paths:
+        src = Path(p).expanduser()
+        rec = {"path": str(p), "status": "refused", "id": None, "family": None, "release": None, "file": None, "why": None}
+        out.append(rec)
+        if not src.is_file():
+            rec["why"] = "no such file"
+            continue
+        digest = sha256_file(src, memo=False)
+        known = by_hash.get(digest)
+        if known is not None:
+            dest = _destination() / known.file
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _place(src, dest, link)
+            rec.update(status="known", id=known.id, family=known.get("family"), release=known.vintage, file=str(dest))
+            continue
+        fams = [f for f in cat.families.values() if f.matches(src.name)]
+        if not fams:
+            names = "; ".join(f"{f.title}: {', '.join(f.names)}" for f in cat.families.values())
+            rec["why"] = (f"neither a catalogued file (no sha256 match) nor named like a family icsgeo reads as it is "
+                          f"republished ({names})")
+            continue
+        whys = []
+        for fam in fams:
+            try:
+                info = releases.validate(src, fam)
+            except DataFormatError as exc:
+                whys.append(str(exc))
+                continue
+            name = src.name if info["release"] in src.name else f"{src.stem}_{info['release']}{src.suffix}"
+            dest = _destination() / fam.folder / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists() and not dest.resolve() == src.resolve() and sha256_file(dest, memo=False) != digest:
+                whys.append(f"{dest} already holds another file: move it away first")
+                continue
+            _place(src, dest, link)
+            releases.record(dest, fam)
+            rec.update(status="recorded", family=fam.name, release=info["release"], file=str(dest),
+                       id=next((d.id for d in catalogue().releases(fam.name) if d.sha256 == digest), None))
+            break
+        else:
+            rec["why"] = " / ".join(whys)
+    return out
+
+
+def fetch_data(targets=(), cat: Catalogue | None = None) -> list[dict]:
+    """Download catalogue files from their publishers' own URLs (hash-checked, with pooch): the
+    datasets or families named (every missing dataset with a URL when none is). One dict per dataset:
+    ``id, status`` (``present``, ``downloaded``, ``no_url``, ``failed``) and ``why``."""
+    from .fetch import fetch
+    from ..errors import DataFileError
+
+    cat = cat or catalogue()
+    chosen = []
+    for t in targets:
+        if t in cat.families:
+            chosen += cat.releases(t)
+        else:
+            chosen.append(cat.get(t))
+    if not targets:
+        chosen = [d for d in cat if d.url and locate(d, catalogue=cat) is None]
+    out = []
+    for d in chosen:
+        row = {"id": d.id, "status": "present", "why": None}
+        out.append(row)
+        if locate(d, catalogue=cat) is not None:
+            continue
+        if not d.url:
+            row.update(status="no_url", why=d.get("url_note") or f"no download URL; get it from {d.landing or d.publisher}")
+            continue
+        try:
+            fetch(d, catalogue=cat)
+            row["status"] = "downloaded"
+        except DataFileError as exc:
+            row.update(status="failed", why=str(exc))
+    return out
