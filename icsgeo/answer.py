@@ -52,7 +52,8 @@ GROUPS: tuple[Group, ...] = (
     Group("lsoa", "LSOA", (
         Field("code", "lsoa_code", description="LSOA 2021 GSS code (E01…)"),
         Field("name", "lsoa_name"),
-        Field("method", "lsoa_method", description="point in polygon, nearest polygon or nearest in official LAD"),
+        Field("method", "lsoa_method", description="directory (a postcode directory's official LSOA: ONSPD, NSPL, NHSPD), "
+                                                        "point in polygon, nearest polygon or nearest in official LAD"),
     ), "the Lower layer Super Output Area (2021) holding the postcode or point"),
     Group("local_neighbourhood", "neighbourhood (local)", (
         Field("code", "local_neighbourhood_code", description="the unit's code in the system's own definition"),

@@ -7,9 +7,14 @@ put in its LSOA once).
 - The LSOA is found by point in polygon (the ``lsoa_polygons`` role), then checked against the
   postcode's official LAD: a point whose polygon lies in another LAD (generalised boundaries are
   coarse) moves to the nearest LSOA of its official LAD (``lsoa_method = "nearest in official LAD"``).
+- When the ``postcodes`` role is an ONS postcode directory (ONSPD, NSPL, NHSPD: its frame carries
+  ``lsoa21_code``), a postcode whose directory LSOA is a known English LSOA 2021 takes it
+  (``lsoa_method = "directory"``); the others are placed by point as above. A directory's
+  terminated postcodes are ``terminated``.
 
-:func:`lsoa_of_points` works on frames (polygons and the LSOA -> LAD table are passed in), so it can
-be tested on a toy; :func:`postcode_table` and :func:`locate_postcodes` read the files.
+:func:`lsoa_of_points` and :func:`combine_postcodes` work on frames (polygons and the LSOA -> LAD
+table are passed in), so they can be tested on a toy; :func:`postcode_table` and
+:func:`locate_postcodes` read the files.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ __all__ = [
     "LOCATE_ROLES",
     "lsoa_of_points",
     "lsoa_of_points_dask",
+    "DIRECTORY_COLUMNS",
     "postcode_table",
+    "combine_postcodes",
     "locate_postcodes",
     "table_status",
     "to_latlon",
@@ -46,6 +53,10 @@ log = logging.getLogger("icsgeo")
 NEAREST_MAX_M = 5_000
 #: What the postcode table is built from.
 LOCATE_ROLES = ("postcodes", "postcodes_extra", "lsoa_polygons", "lsoa_lookup")
+#: Columns of the postcode table that only a postcode directory fills (null for other sources):
+#: whether it is terminated and since when (``YYYYMM``), and the Sub-ICB Location and ICB codes the
+#: directory gives it (carried for cross-checks; the tiers come from the LSOA).
+DIRECTORY_COLUMNS = ("terminated", "termination_date", "directory_sicbl_code", "directory_icb_code")
 
 
 def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | None = None,
@@ -184,44 +195,88 @@ def _roles():
 
 def postcode_table() -> pd.DataFrame:
     """One row per known postcode: ``postcode, source, easting, northing, lat, lon, has_location,
-    lad_code, ward_code, lsoa21_code, lsoa_method, spatial_lsoa21_code``; sorted by postcode.
+    lad_code, ward_code, lsoa21_code, lsoa_method, spatial_lsoa21_code`` and the
+    :data:`DIRECTORY_COLUMNS`; sorted by postcode.
 
     The ``postcodes`` role first (``source = "postcodes"``); ``postcodes_extra`` adds the postcodes it
-    lacks (``source = "postcodes_extra"``: terminated, Welsh, Scottish). Cached as Parquet keyed by the files it is built from.
+    lacks (``source = "postcodes_extra"``: terminated, Welsh, Scottish). Cached as Parquet keyed by the
+    files it is built from. See :func:`combine_postcodes`.
     """
     return cached_frame("postcode-table", input_key(_roles()), _build_postcode_table)
 
 
 def _build_postcode_table() -> pd.DataFrame:
+    cat = catalogue()
+    postcodes = read(dataset(cat.role("postcodes")))
+    extra = cat.role("postcodes_extra")
+    extra_frame = read(dataset(extra)) if warn_unavailable(extra) is None else None
+    base = areas.lsoa_base()
+    return combine_postcodes(postcodes, extra_frame, polygons=areas.lsoa_polygons(),
+                             lsoas=base[["lsoa21_code", "lad_code"]])
+
+
+def combine_postcodes(postcodes: pd.DataFrame, extra: pd.DataFrame | None = None, *, polygons,
+                      lsoas: pd.DataFrame) -> pd.DataFrame:
+    """The postcode table from frames: the ``postcodes`` role's canonical frame, the
+    ``postcodes_extra`` one (or None), the LSOA polygons and the English LSOAs (``lsoa21_code,
+    lad_code``).
+
+    Every row of ``postcodes`` comes out (``source = "postcodes"``), then the valid postcodes of
+    ``extra`` it lacks (``source = "postcodes_extra"``, their location only). Each located row is put
+    in its LSOA by :func:`lsoa_of_points` (checked against its official LAD), kept as
+    ``spatial_lsoa21_code``. A directory (a frame carrying ``lsoa21_code``) gives the LSOA outright
+    where its code is one of ``lsoas`` (``lsoa_method = "directory"``); pseudo, Welsh or unknown
+    codes fall back to the point. ``terminated``, ``termination_date`` and the directory's
+    ``sicbl_code``/``icb_code`` (as ``directory_sicbl_code``/``directory_icb_code``) come along, null
+    for the other sources. Sorted by postcode.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cat = catalogue()
-    cp = read(dataset(cat.role("postcodes")))
-    cp = pd.DataFrame({
-        "postcode": cp["postcode"], "source": "postcodes", "easting": cp["easting"], "northing": cp["northing"],
-        "lat": cp["lat"], "lon": cp["lon"], "has_location": cp["has_location"],
-        "lad_code": cp["lad_code"], "ward_code": cp["ward_code"],
-    })
-    parts = [cp]
-    extra = cat.role("postcodes_extra")
-    if warn_unavailable(extra) is None:
-        ns = read(dataset(extra))
-        in_cp = pc.is_in(pa.array(ns["postcode"].to_numpy(dtype=object), pa.string()),
-                         value_set=pa.array(cp["postcode"].to_numpy(dtype=object), pa.string()))
-        ns = ns[ns["postcode_valid"].to_numpy() & ~in_cp.to_numpy(zero_copy_only=False)]
-        parts.append(pd.DataFrame({
-            "postcode": ns["postcode"], "source": "postcodes_extra", "easting": ns["easting"], "northing": ns["northing"],
-            "lat": ns["lat"], "lon": ns["lon"], "has_location": ns["has_location"], "lad_code": pd.NA, "ward_code": pd.NA,
-        }))
+    parts = [_table_part(postcodes, "postcodes")]
+    if extra is not None:
+        in_primary = pc.is_in(pa.array(extra["postcode"].to_numpy(dtype=object), pa.string()),
+                              value_set=pa.array(postcodes["postcode"].to_numpy(dtype=object), pa.string()))
+        extra = extra[extra["postcode_valid"].to_numpy() & ~in_primary.to_numpy(zero_copy_only=False)]
+        parts.append(_table_part(extra, "postcodes_extra", directory=False))
     idx = pd.concat(parts, ignore_index=True)
-    base = areas.lsoa_base()
-    lsoa = lsoa_of_points(idx["easting"].to_numpy(), idx["northing"].to_numpy(), polygons=areas.lsoa_polygons(),
-                          lsoa_lads=base[["lsoa21_code", "lad_code"]], lad_hint=idx["lad_code"].to_numpy(dtype=object))
-    idx = pd.concat([idx, lsoa], axis=1)
-    for c in ("postcode", "source", "lad_code", "ward_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code"):
+    directory_lsoa = idx.pop("directory_lsoa21_code")
+    lsoa = lsoa_of_points(idx["easting"].to_numpy(), idx["northing"].to_numpy(), polygons=polygons,
+                          lsoa_lads=lsoas[["lsoa21_code", "lad_code"]], lad_hint=idx["lad_code"].to_numpy(dtype=object))
+    _take_directory_lsoas(lsoa, directory_lsoa, lsoas["lsoa21_code"])
+    new = idx[list(DIRECTORY_COLUMNS)]
+    idx = pd.concat([idx.drop(columns=list(DIRECTORY_COLUMNS)), lsoa, new], axis=1)
+    for c in ("postcode", "source", "lad_code", "ward_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code",
+              "termination_date", "directory_sicbl_code", "directory_icb_code"):
         idx[c] = idx[c].astype("string")
+    idx["terminated"] = idx["terminated"].astype("boolean")
     return idx.sort_values("postcode", kind="stable").reset_index(drop=True)
+
+
+def _table_part(frame: pd.DataFrame, source: str, *, directory: bool = True) -> pd.DataFrame:
+    """One source's rows in the postcode table's columns (with the directory's LSOA, for
+    :func:`_take_directory_lsoas`); the extra file contributes locations only."""
+    def col(name):
+        return frame[name] if directory and name in frame else pd.NA
+
+    return pd.DataFrame({
+        "postcode": frame["postcode"], "source": source, "easting": frame["easting"], "northing": frame["northing"],
+        "lat": frame["lat"], "lon": frame["lon"], "has_location": frame["has_location"],
+        "lad_code": col("lad_code"), "ward_code": col("ward_code"),
+        "directory_lsoa21_code": col("lsoa21_code"), "terminated": col("terminated"),
+        "termination_date": col("termination_date"), "directory_sicbl_code": col("sicbl_code"),
+        "directory_icb_code": col("icb_code"),
+    })
+
+
+def _take_directory_lsoas(lsoa: pd.DataFrame, directory: pd.Series, known: pd.Series) -> None:
+    """Rows whose directory LSOA is a known English LSOA 2021 take it (``lsoa_method =
+    "directory"``), in place; ``spatial_lsoa21_code`` keeps the point's LSOA for cross-checks."""
+    codes = directory.astype("string").to_numpy(dtype=object, na_value=None)
+    take = pd.Series(codes).isin(set(known.dropna().astype(str))).to_numpy(dtype=bool)
+    if take.any():
+        lsoa.loc[take, "lsoa21_code"] = codes[take]
+        lsoa.loc[take, "lsoa_method"] = "directory"
 
 
 def locate_postcodes(queries) -> pd.DataFrame:
@@ -242,13 +297,15 @@ def locate_postcodes(queries) -> pd.DataFrame:
 
 def table_status(rows: pd.DataFrame) -> np.ndarray:
     """The base status of rows of the postcode table: ``ok`` (a live postcode with a location),
-    ``terminated`` (located, known only to the extra file) or ``not_found`` (no row, or no grid
-    reference)."""
+    ``terminated`` (located, and known only to the extra file or terminated in the directory) or
+    ``not_found`` (no row, or no grid reference)."""
     status = np.full(len(rows), "not_found", dtype=object)
     src = rows["source"].fillna("").to_numpy(dtype=object)
     has = rows["has_location"].fillna(False).to_numpy(dtype=bool)
     status[(src == "postcodes") & has] = "ok"
     status[(src == "postcodes_extra") & has] = "terminated"
+    if "terminated" in rows:  # a table cached before directories were read has no such column
+        status[rows["terminated"].fillna(False).to_numpy(dtype=bool) & has] = "terminated"
     return status
 
 

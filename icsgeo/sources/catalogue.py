@@ -189,8 +189,8 @@ class Role:
     without: str | None = None
     #: use every dataset present, in order (a later one replacing what it covers), not just the first
     combine: bool = False
-    #: the families whose every release plays the role (newest first; oldest first when combining),
-    #: dated within ``since``..``until`` (ISO days, None: open)
+    #: the families whose every release plays the role (in the order listed, each newest first; all
+    #: oldest first when combining), dated within ``since``..``until`` (ISO days, None: open)
     families: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
@@ -388,8 +388,10 @@ class Catalogue:
         if role.combine:
             ordered = sorted([*chosen, *(d for d in extra if not pinned or d.date <= max(c.date for c in chosen or extra))],
                              key=lambda d: d.date)
-        else:
-            ordered = sorted(chosen, key=lambda d: (d.date, d.id), reverse=True) + ([] if pinned else extra)
+        else:  # the families in the order listed (the preferred publication first), newest release first
+            rank = {f: i for i, f in enumerate(role.families)}
+            newest = sorted(chosen, key=lambda d: (d.date, d.id), reverse=True)
+            ordered = sorted(newest, key=lambda d: rank[d.get("family")]) + ([] if pinned else extra)
         ids = tuple(dict.fromkeys(d.id for d in ordered))
         return replace(role, datasets=() if refusal else ids, refusal=refusal)
 

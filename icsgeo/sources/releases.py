@@ -70,8 +70,15 @@ class Family:
     #: the role holding the release date, and its format (e.g. ``EXTRACT_DATE`` ``01Aug2026``)
     release_role: str | None = None
     release_format: str = "%d%b%Y"
-    #: a regular expression finding ``YYYY-MM`` (or ``YYYY-MM-DD``) in the file name
+    #: a regular expression finding ``YYYY-MM`` (or ``YYYY-MM-DD``) in the file name, or with
+    #: groups ``mon`` (JAN…) and ``year`` (ONSPD_NOV_2025_UK.zip)
     release_name: str = r"(\d{4}-\d{2}(?:-\d{2})?)"
+    #: a zip member whose text holds the release date, and the expression finding it there (Code-Point's
+    #: Doc/metadata.txt: ``COPYRIGHT DATE: 20251020``), read with ``release_format``
+    release_member: str | None = None
+    release_pattern: str | None = None
+    #: the column names of a headerless file, in order (documented by its publisher)
+    header: tuple[str, ...] = ()
     #: per-release fields by date: field -> [[first day, value], …] (the last that began on or
     #: before the release date applies)
     by_date: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
@@ -95,7 +102,7 @@ class Family:
 
 
 _FAMILY_KEYS = {"title", "folder", "names", "members", "headerless", "columns", "required", "patterns", "values",
-                "rows", "release", "by_date", "option"}
+                "rows", "release", "by_date", "option", "header"}
 
 
 def family_from(name: str, raw: Mapping[str, Any]) -> Family:
@@ -117,6 +124,8 @@ def family_from(name: str, raw: Mapping[str, Any]) -> Family:
         rows=(int(rows[0]), int(rows[1])) if rows else None,
         release_role=release.get("role"), release_format=release.get("format", "%d%b%Y"),
         release_name=release.get("name", r"(\d{4}-\d{2}(?:-\d{2})?)"),
+        release_member=release.get("member"), release_pattern=release.get("pattern"),
+        header=tuple(raw.get("header", ())),
         by_date={k: tuple((str(a), b) for a, b in v) for k, v in raw.get("by_date", {}).items()},
         option=raw.get("option"),
         fields={k: v for k, v in raw.items() if k not in _FAMILY_KEYS},
@@ -139,7 +148,7 @@ def _member(path: Path, family: Family) -> str | None:
     with zipfile.ZipFile(path) as zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
     for pattern in family.members or ("*.csv",):
-        hits = [n for n in names if fnmatch.fnmatchcase(Path(n).name.lower(), pattern.lower())]
+        hits = [n for n in names if fnmatch.fnmatchcase((n if "/" in pattern else Path(n).name).lower(), pattern.lower())]
         if hits:
             return hits[0]
     raise DataFormatError(f"{path} is a zip without a {' or '.join(family.members or ('*.csv',))} member "
@@ -147,6 +156,7 @@ def _member(path: Path, family: Family) -> str | None:
 
 
 def _table(path: Path, member: str | None, family: Family):
+    """The member (or file) as text columns: only the columns the family's roles name."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -163,20 +173,39 @@ def _table(path: Path, member: str | None, family: Family):
     opts = pacsv.ReadOptions(autogenerate_column_names=family.headerless, block_size=1 << 24)
     try:
         first = pacsv.read_csv(io.BytesIO(data.split(b"\n", 1)[0] + b"\n"), read_options=opts)
-        types = {n: pa.string() for n in first.column_names}
+        names = first.column_names
+        if family.headerless and family.header:
+            if len(names) != len(family.header):
+                raise DataFormatError(f"{path}{f' ({member})' if member else ''} has {len(names)} columns; "
+                                      f"{family.title} has {len(family.header)} ({', '.join(family.header)})")
+            opts = pacsv.ReadOptions(column_names=list(family.header), block_size=1 << 24)
+            names = list(family.header)
+        wanted = [n for role in family.columns if (n := _source_name(family, role, names)) is not None]
+        types = {n: pa.string() for n in names}
         return pacsv.read_csv(io.BytesIO(data), read_options=opts,
-                              convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
+                              convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                                   include_columns=wanted or None))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise DataFormatError(f"{path} is not a CSV file of {family.title}: {exc}") from exc
 
 
 def _source_name(family: Family, role: str, names: list[str]) -> str | None:
+    """The file's column playing ``role``: by position (headerless), else by name, the first present of
+    a list of candidate names (releases rename columns: ``lsoa21`` then ``lsoa21cd``), any case."""
     src = family.columns[role]
-    if family.headerless:
+    if family.headerless and not family.header:
         i = int(src) - 1
         return names[i] if 0 <= i < len(names) else None
-    wanted = " ".join(str(src).split()).upper()
-    return next((n for n in names if " ".join(n.split()).upper() == wanted), None)
+    upper = {" ".join(n.split()).upper(): n for n in names}
+    for cand in (src if isinstance(src, (list, tuple)) else [src]):
+        hit = upper.get(" ".join(str(cand).split()).upper())
+        if hit is not None:
+            return hit
+    return None
+
+
+def _label(src: Any) -> str:
+    return " or ".join(repr(s) for s in src) if isinstance(src, (list, tuple)) else repr(src)
 
 
 def validate(path: Path, family: Family) -> dict[str, Any]:
@@ -193,7 +222,7 @@ def validate(path: Path, family: Family) -> dict[str, Any]:
     present = {role: n for role in family.columns if (n := _source_name(family, role, names)) is not None}
     missing = [role for role in family.required if role not in present]
     if missing:
-        cols = ", ".join(f"{family.columns[r]!r} ({r})" for r in missing)
+        cols = ", ".join(f"{_label(family.columns[r])} ({r})" for r in missing)
         raise DataFormatError(f"{where} is named like {family.title} but lacks the column{'s' if len(missing) > 1 else ''} "
                               f"{cols}; it has {names[:20]}")
     n = table.num_rows
@@ -239,10 +268,23 @@ def _release_date(path: Path, family: Family, table, present: Mapping[str, str],
             except ValueError:
                 raise DataFormatError(f"{where}: {family.columns[family.release_role]!r} holds {top!r}, not a date "
                                       f"like {_dt.date(2026, 8, 1).strftime(family.release_format)}") from None
+    if family.release_member and family.release_pattern and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            docs = [n for n in zf.namelist() if fnmatch.fnmatchcase(n.lower(), family.release_member.lower())]
+            text = zf.read(docs[0]).decode("utf-8", "replace") if docs else ""
+        m = re.search(family.release_pattern, text)
+        if m:
+            try:
+                return _dt.datetime.strptime(m.group(1), family.release_format).date().isoformat()
+            except ValueError:
+                pass
     m = re.search(family.release_name, path.name)
     if m:
-        text = m.group(1)
+        parts = m.groupdict()
         try:
+            if parts.get("year") and parts.get("mon"):
+                return _dt.datetime.strptime(f"01{parts['mon'].title()}{parts['year']}", "%d%b%Y").date().isoformat()
+            text = m.group(1)
             return _dt.date.fromisoformat(text if len(text) == 10 else f"{text}-01").isoformat()
         except ValueError:
             pass

@@ -30,6 +30,8 @@ READERS: dict[str, tuple[Callable, bool]] = {
     "epcn": (ods.read_epcn, False),
     "registrations": (registrations.read_registrations, False),
     "postcodes": (postcodes.read_postcodes, False),
+    "codepoint_zip": (postcodes.read_codepoint_zip, False),
+    "postcode_directory": (postcodes.read_postcode_directory, False),
     "codelist": (postcodes.read_codelist, False),
 }
 
