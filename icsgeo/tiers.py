@@ -6,9 +6,17 @@ Location since) is its place, and the ``place_system_lookup`` links each place t
 lookup, or in 2026, where no ONS lookup exists yet, the ICB each Sub-ICB Location's practices report
 in the NHS practice map: ``system_link = "practice-map"``).
 
+The ``place_system_lookup`` is also the authority on the vintage's own place codes and names: in
+2026 the practice map names every April 2026 Sub-ICB Location, while the LSOA lookup still gives the
+earlier codes. An LSOA whose place code the link file does not know was recoded or split
+(:meth:`Geography._recode_places`): it takes the vintage's code with the same ODS code when there is
+one (a new GSS code, the same area code: E38000253 -> E38000266, E38000264 -> E38000267), else the
+vintage's system boundary holding its population-weighted centroid, and that system's one new place
+code (the split Frimley, D4U1Y, by the 2026 ICB it now lies in). Where the places are Sub-ICB
+Locations, an LSOA's Sub-ICB Location *is* its place: the two never disagree on a code or a name.
+
 Geometry is used only where no lookup exists: LSOAs in two-tier counties get their county from their
-population-weighted centroid; LSOAs whose place code the 2026 practice map no longer knows (recoded by
-the April 2026 mergers) get their system from their centroid in the vintage's system boundary.
+population-weighted centroid, and the split places above their system from theirs.
 
 Tiers degrade independently: an input that is missing or refused costs only the tiers that read it
 (:attr:`Geography.notes` says which and why; the log says it once).
@@ -223,12 +231,14 @@ class Geography:
             links = self._place_system_links()
         else:  # no link file: places without their system
             self._note("system", f"unknown ({why})")
+            if spec.system_link == "practice-map":  # the map also holds the vintage's own place codes and names
+                self._note("place", f"the LSOA lookup's codes and names, which may predate the vintage's ({why})")
             links = pd.DataFrame({c: pd.Series(dtype="string") for c in
                                   ("place_code", "place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code")})
         out = out.merge(links, on="place_code", how="left", validate="m:1")
         out["place_link"] = np.where(out["system_code"].notna(), "lookup", None)
         if not links.empty:
-            out = self._fill_by_space(out, links)
+            out = self._recode_places(out, links)
         fallback = f"{spec.place_role}_name"
         if fallback in out:
             out["place_official_name"] = out["place_official_name"].fillna(out[fallback])
@@ -244,44 +254,77 @@ class Geography:
             out["place_ods_code"] = out["place_ods_code"].fillna(out[ods_fallback])
         out["place_ods_code"] = out.pop("place_ods_code")  # after place_name
         out["system_link"] = spec.system_link
+        if spec.place_role == "sicbl":
+            # The places are the Sub-ICB Locations: an LSOA's Sub-ICB Location is its place, with the
+            # vintage's own code, ODS code and official name (not the LSOA lookup's, which may be older).
+            out["sicbl_code"] = out["place_code"]
+            out["sicbl_ods_code"] = out["place_ods_code"]
+            out["sicbl_name"] = out["place_official_name"]
         missing = out["system_code"].isna() | out["place_code"].isna()
         if missing.any() and "system" not in self.notes:
             log.warning("%d LSOAs have no %s place or system in vintage %s", int(missing.sum()), spec.place_role, self.vintage)
         return out
 
-    def _fill_by_space(self, out: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
-        """LSOAs whose place code the vintage's practice map no longer knows (Sub-ICB Locations recoded
-        or split by the April 2026 mergers): the system is the vintage's boundary holding the LSOA's
-        population-weighted centroid; the place is that system's one new place code, when there is one."""
+    def _recode_places(self, out: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+        """LSOAs whose place code the vintage's link file does not know (Sub-ICB Locations recoded or
+        split by the April 2026 mergers), in a vintage linked by a practice map:
+
+        1. **recoded**: the link file knows the LSOA's place ODS code under a new GSS code: that code
+           (ODS codes are kept when only the GSS code changes);
+        2. **split**: otherwise the system is the vintage's boundary holding the LSOA's
+           population-weighted centroid, and the place that system's one new place code (a code the
+           LSOA lookup does not have), when it has exactly one. A Sub-ICB Location nests in its ICB,
+           so the official ICB boundary decides, and the place always lies in the system answered
+           (registrations were weighed and not used: border LSOAs whose patients use a practice over
+           the line would land in a place outside the ICB boundary holding them).
+
+        ``place_link`` says which; an LSOA neither step resolves keeps no place or system (logged)."""
         import geopandas
 
         miss = out["system_code"].isna().to_numpy()
         if not miss.any() or self.spec.system_link != "practice-map":
             return out
-        why = unavailable(self.spec.role("systems"))
-        if why is not None:
-            self._note("system", f"{int(miss.sum())} LSOAs of recoded places have no system ({why})")
-            return out
-        systems = self._read("systems")[["code", "geometry"]]
-        pts = geopandas.GeoDataFrame(index=np.flatnonzero(miss),
-                                     geometry=geopandas.points_from_xy(out.loc[miss, "easting"], out.loc[miss, "northing"]),
-                                     crs=WORKING_CRS)
-        hit = geopandas.sjoin_nearest(pts, systems, how="left", max_distance=5_000)
-        hit = hit[~hit.index.duplicated()]
-        new_places = links[~links["place_code"].isin(out["place_code"].dropna().unique())]
-        per_system = new_places.groupby("system_code")["place_code"].agg(list)
-        unique = {k: v[0] for k, v in per_system.items() if len(v) == 1}
-        place = hit["code"].map(unique)
         out = out.copy()
-        rows = out.index[miss]
-        out.loc[rows, "place_code"] = place.to_numpy()
-        filled = out.loc[rows, ["place_code"]].merge(links, on="place_code", how="left")
-        for col in ("place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code"):
-            if col in filled:
+        link_cols = [c for c in ("place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code")
+                     if c in links]
+        new_places = links[~links["place_code"].isin(out["place_code"].dropna().unique())]
+
+        def take(rows: pd.Index, codes, how: str) -> None:
+            out.loc[rows, "place_code"] = np.asarray(codes, dtype=object)
+            filled = out.loc[rows, ["place_code"]].merge(links, on="place_code", how="left")
+            for col in link_cols:
                 out.loc[rows, col] = filled[col].to_numpy()
-        out.loc[rows, "place_link"] = "spatial (centroid in the vintage's system boundary; the system's new place code)"
-        unresolved = out.loc[rows, "system_code"].isna().sum()
-        log.info("vintage %s: %d LSOAs placed by space (%d unresolved)", self.vintage, len(rows), unresolved)
+            out.loc[rows, "place_link"] = np.where(filled["system_code"].notna(), how, None)
+
+        ods_col = f"{self.spec.place_role}_ods_code"
+        n_recoded = 0
+        if ods_col in out and "place_ods_code" in links:
+            by_ods = links.dropna(subset=["place_ods_code"]).drop_duplicates("place_ods_code", keep=False)
+            by_ods = by_ods.set_index("place_ods_code")["place_code"]
+            code = out.loc[miss, ods_col].map(by_ods)
+            rows = code.index[code.notna()]
+            if len(rows):
+                take(rows, code[rows], "recoded (the vintage's code with the same ODS code)")
+                n_recoded = len(rows)
+            miss = out["system_code"].isna().to_numpy()
+        rows = out.index[miss]
+        if len(rows):
+            why = unavailable(self.spec.role("systems"))
+            if why is not None:
+                self._note("system", f"{len(rows)} LSOAs of split places have no system ({why})")
+                return out
+            systems = self._read("systems")[["code", "geometry"]]
+            pts = geopandas.GeoDataFrame(index=rows, crs=WORKING_CRS,
+                                         geometry=geopandas.points_from_xy(out.loc[rows, "easting"], out.loc[rows, "northing"]))
+            hit = geopandas.sjoin_nearest(pts, systems, how="left", max_distance=5_000)
+            hit = hit[~hit.index.duplicated()].reindex(rows)
+            per_system = new_places.groupby("system_code")["place_code"].agg(list)
+            unique = {k: v[0] for k, v in per_system.items() if len(v) == 1}
+            take(rows, hit["code"].map(unique).to_numpy(dtype=object),
+                 "split (centroid in the vintage's system boundary; the system's new place code)")
+        unresolved = int(out["system_code"].isna().sum())
+        log.info("vintage %s: %d LSOAs of recoded places by ODS code, %d of split places by space (%d unresolved)",
+                 self.vintage, n_recoded, len(rows), unresolved)
         return out
 
     def _custom_lsoas(self, national: pd.DataFrame) -> pd.DataFrame:

@@ -18,11 +18,16 @@ def test_each_vintage_covers_england(vintage, systems, places):
     assert g.systems.crs.to_epsg() == 27700 and g.places.is_valid.all()
 
 
-def test_2026_recoded_places_are_built_by_space_and_say_so():
+def test_2026_recoded_places_are_built_by_ods_code_and_by_space_and_say_so():
+    from icsgeo import areas
+
     l = geography("2026").lsoas
-    spatial = l[l["place_link"] != "lookup"]
-    assert set(spatial["place_ods_code"]) == {"92A", "D9Y0V", "U2G6B"}  # Surrey & Sussex, HIOW, Thames Valley
-    assert set(spatial["sicbl_ods_code"]) == {"92A", "D9Y0V", "D4U1Y"}  # Frimley (D4U1Y) was split three ways
+    changed = l[l["place_link"] != "lookup"]
+    assert set(changed["place_ods_code"]) == {"92A", "D9Y0V", "U2G6B"}  # Surrey & Sussex, HIOW, Thames Valley
+    assert set(changed["sicbl_ods_code"]) == {"92A", "D9Y0V", "U2G6B"}  # the LSOA's Sub-ICB Location is its place
+    before = areas.lsoa_base().set_index("lsoa21_code")["sicbl_ods_code"]
+    assert set(changed["lsoa21_code"].map(before)) == {"92A", "D9Y0V", "D4U1Y"}  # Frimley (D4U1Y) was split three ways
+    assert changed["place_link"].str.startswith("split").sum() == 455 and len(changed) == 2_080
     p = geography("2026").places.set_index("ods_code")
     assert "no published boundary" in p.loc["U2G6B", "source"]
 

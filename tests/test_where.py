@@ -27,7 +27,7 @@ def test_s1_2he_is_sheffield_in_south_yorkshire(capsys):
     sheffield_pcns = read("gp-practice-map-2026-08").query("sicbl_ods_code == '03N' and not is_unallocated")["pcn_code"]
     assert r["neighbourhood"]["code"] in set(sheffield_pcns)
     assert r["neighbourhood"]["method"] in ("registrations", "modelled") and 0 < r["neighbourhood"]["confidence"] <= 1
-    assert set(r) == {"query", "postcode", "status", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "location", "vintage"}
+    assert set(r) == {"query", "postcode", "status", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "location", "vintage", "made_from"}
     assert 53.3 < r["location"]["lat"] < 53.4 and r["vintage"] == "2026"
 
 
