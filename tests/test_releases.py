@@ -10,6 +10,8 @@ import zipfile
 
 import pytest
 
+import icsgeo
+
 from icsgeo import DataFormatError, UnknownDatasetError, add_data, families, use_releases
 from icsgeo.cli import main
 from icsgeo.sources import releases
@@ -198,3 +200,14 @@ def test_every_catalogue_entry_has_a_download_url_or_says_why_not():
         assert d.url or d.get("url_note"), f"{d.id}: give `url`, or `url_note` saying why there is none"
         if d.url:
             assert d.url.startswith("https://"), d.id
+
+
+def test_data_fetch_says_why_it_cannot_download_offline_or_without_a_url(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("ICSGEO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ICSGEO_OFFLINE", "1")
+    rows = {r["id"]: r for r in icsgeo.fetch_data(["codepoint-open", "gp-practice-map-2026-08", "icb-2026"])}
+    assert rows["codepoint-open"]["status"] == "failed" and "ICSGEO_OFFLINE" in rows["codepoint-open"]["why"]
+    assert rows["gp-practice-map-2026-08"]["status"] == "failed" and "ICSGEO_OFFLINE" in rows["gp-practice-map-2026-08"]["why"]
+    assert rows["icb-2026"]["status"] == "no_url" and "Open Geography Portal" in rows["icb-2026"]["why"]
+    assert main(["data", "fetch", "icb-2026"]) == 1
+    assert "icb-2026: no_url" in capsys.readouterr().out

@@ -279,11 +279,15 @@ def _release_date(path: Path, family: Family, table, present: Mapping[str, str],
             except ValueError:
                 pass
     m = re.search(family.release_name, path.name)
+    if m is None and zipfile.is_zipfile(path):  # the member may carry the date (NHSPD: nhg25feb.csv)
+        member = _member(path, family)
+        m = re.search(family.release_name, Path(member or "").name)
     if m:
         parts = m.groupdict()
         try:
-            if parts.get("year") and parts.get("mon"):
-                return _dt.datetime.strptime(f"01{parts['mon'].title()}{parts['year']}", "%d%b%Y").date().isoformat()
+            year = parts.get("year") or (f"20{parts['yy']}" if parts.get("yy") else None)
+            if year and parts.get("mon"):
+                return _dt.datetime.strptime(f"01{parts['mon'].title()}{year}", "%d%b%Y").date().isoformat()
             text = m.group(1)
             return _dt.date.fromisoformat(text if len(text) == 10 else f"{text}-01").isoformat()
         except ValueError:
