@@ -235,12 +235,12 @@ def validate(path: Path, family: Family) -> dict[str, Any]:
         col = pc.utf8_trim_whitespace(table.column(present[role]))
         col = col.filter(pc.and_(pc.is_valid(col), pc.not_equal(col, "")))
         if len(col) == 0:
-            raise DataFormatError(f"{where}: column {family.columns[role]!r} ({role}) is empty")
+            raise DataFormatError(f"{where}: column {_label(family.columns[role])} ({role}) is empty")
         ok = pc.match_substring_regex(col, regex)
         fit = pc.sum(ok).as_py() / len(col)
         if fit < share:
             bad = col.filter(pc.invert(ok)).slice(0, 3).to_pylist()
-            raise DataFormatError(f"{where}: column {family.columns[role]!r} ({role}) holds codes that do not fit "
+            raise DataFormatError(f"{where}: column {_label(family.columns[role])} ({role}) holds codes that do not fit "
                                   f"{regex} ({1 - fit:.1%} of values, e.g. {bad}); a release of {family.title} holds such codes")
     for role, allowed in family.values.items():
         if role not in present:
@@ -248,7 +248,7 @@ def validate(path: Path, family: Family) -> dict[str, Any]:
         seen = set(pc.unique(pc.utf8_trim_whitespace(table.column(present[role]))).to_pylist()) - {None, ""}
         odd = sorted(seen - set(allowed))
         if odd:
-            raise DataFormatError(f"{where}: column {family.columns[role]!r} ({role}) holds {odd[:5]}; "
+            raise DataFormatError(f"{where}: column {_label(family.columns[role])} ({role}) holds {odd[:5]}; "
                                   f"{family.title} uses only {list(allowed)}")
     day = _release_date(path, family, table, present, where)
     return {"release": release_label(day), "date": day, "rows": n, "member": member,
