@@ -20,6 +20,7 @@ table are passed in), so they can be tested on a toy; :func:`postcode_table` and
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -53,6 +54,8 @@ log = logging.getLogger("icsgeo")
 NEAREST_MAX_M = 5_000
 #: What the postcode table is built from.
 LOCATE_ROLES = ("postcodes", "postcodes_extra", "lsoa_polygons", "lsoa_lookup")
+#: Held while prepared polygons are tested (see :func:`_point_polygon_pairs`).
+_PREPARED = threading.Lock()
 #: Columns of the postcode table that only a postcode directory fills (null for other sources):
 #: whether it is terminated and since when (``YYYYMM``), and the Sub-ICB Location and ICB codes the
 #: directory gives it (carried for cross-checks; the tiers come from the LSOA).
@@ -80,7 +83,7 @@ def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | Non
     tree = polygons.sindex
     idx_ok = np.flatnonzero(ok)
     pts = shapely.points(e[idx_ok], n[idx_ok])
-    qi, ti = _query_parallel(tree, pts)
+    qi, ti = _point_polygon_pairs(tree, pts, np.asarray(polygons.geometry.values), e[idx_ok], n[idx_ok])
     # a point on a shared edge intersects two polygons: keep the first, deterministically
     order = np.lexsort((ti, qi))
     qi, ti = qi[order], ti[order]
@@ -117,21 +120,38 @@ def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | Non
     return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": spatial})
 
 
-def _query_parallel(tree, pts, chunk: int = 250_000):
-    """``tree.query(pts, predicate="intersects")`` in chunks on every core (GEOS releases the GIL)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
+def _point_polygon_pairs(tree, pts, geoms, x, y, chunk: int = 250_000):
+    """The pairs of ``tree.query(pts, predicate="intersects")`` (point, polygon); ``x``, ``y``: the
+    points' coordinates.
+
+    The tree's own predicate prepares the query geometry, a point, and so walks every edge of every
+    candidate polygon: 2.5x the time on the 20 m (BGC) LSOAs, with five times the vertices of the
+    200 m (BSC) ones. More than one ``chunk`` of points take the tree's candidates by bounding box
+    instead, a chunk at a time, and test their coordinates on the prepared polygons ``geoms`` (the
+    tree's geometries; GEOS's indexed point-in-area locator, built once per polygon) polygon by
+    polygon, so that each polygon's index is tested while it is in the CPU's cache, whatever the
+    points' order. The pairs are the same either way. On 2 cores, England's 2.6 M postcodes on BGC
+    take 3.1 s on one core where the predicate took 5.2 s on both (on BSC 2.1 s); 1.5 M scattered
+    points 3.8 s where it took 6.8 s (on BSC 5.2 s). On one thread, holding
+    :data:`_PREPARED`: GEOS's prepared geometries are not thread-safe (libgeos/geos#825; two threads
+    testing the same ones corrupted the heap here). The polygons are left unprepared, as they came."""
+    import shapely
 
     if len(pts) <= chunk:
         return tree.query(pts, predicate="intersects")
-    starts = range(0, len(pts), chunk)
-
-    def one(start):
-        qi, ti = tree.query(pts[start:start + chunk], predicate="intersects")
-        return qi + start, ti
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        parts = list(pool.map(one, starts))
+    with _PREPARED:
+        fresh = ~shapely.is_prepared(geoms)
+        shapely.prepare(geoms[fresh])
+        try:
+            parts = []
+            for start in range(0, len(pts), chunk):
+                qi, ti = tree.query(pts[start:start + chunk])
+                by_polygon = np.argsort(ti, kind="stable")
+                qi, ti = qi[by_polygon] + start, ti[by_polygon]
+                keep = shapely.intersects_xy(geoms[ti], x[qi], y[qi])
+                parts.append((qi[keep], ti[keep]))
+        finally:
+            shapely.destroy_prepared(geoms[fresh])
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

@@ -1,23 +1,30 @@
 """Measured accuracy of icsgeo's answers, with the data each figure was made from.
 
-    ICSGEO_DATA_DIR=../shared/data python scripts/accuracy.py
+    ICSGEO_DATA_DIR=../shared/data python scripts/accuracy.py [--only 1,6]
 
-1. postcode -> LAD: the LSOA found by point in polygon (200 m generalised LSOA polygons), before and
-   after icsgeo's "nearest LSOA in the official LAD" correction, against Code-Point Open's own LAD;
+1. postcode -> LAD: the LSOA found by point in polygon (the ``lsoa_polygons`` role: the finest LSOA
+   polygons present, 20 m BGC in the mirror), before and after icsgeo's "nearest LSOA in the official
+   LAD" correction, against Code-Point Open's own LAD;
 2. LSOA -> ICB: icsgeo's system per LSOA against the ONS lookup (identical by construction) and,
    independently, the LSOA population-weighted centroid in the ICB boundaries (2023 and 2026);
 3. modelled vs registration PCN: the balanced gravity model fitted on one half of the 42 ICBs and
    scored on the other (both ways), on the unchanged LSOAs, July 2023 registrations and the ePCN
    membership as at 2023-07-01; then the shipped model on the 2026-01 practice map (what users get);
-4. practice location vs ODS Sub-ICB Location (``outside_ods_sicbl``).
+4. practice location vs ODS Sub-ICB Location (``outside_ods_sicbl``);
+5. dated PCN membership against Sheffield's own network lookup of May 2021;
+6. the LSOA of every located English postcode against plain point in polygon on the 20 m (BGC) LSOA
+   polygons (the rest explained), and what changed from the answers made on the 200 m (BSC) ones:
+   postcodes whose LSOA, and whose PCN neighbourhood, changed.
 
 Reads the data mirror only; writes nothing but icsgeo's cache. Takes 1-3 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import logging
+import shlex
 import sys
 import time
 import warnings
@@ -53,6 +60,13 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def polygons_id() -> str:
+    """The dataset playing the ``lsoa_polygons`` role now (the finest LSOA polygons present)."""
+    from icsgeo.sources.inputs import dataset as role_dataset
+
+    return role_dataset(icsgeo.catalogue().role("lsoa_polygons")).id
+
+
 def headline(name: str, value: str) -> None:
     HEADLINES.append((name, value))
 
@@ -69,7 +83,7 @@ def section(title: str) -> float:
 
 def postcode_lad() -> None:
     t = section("1. Postcode -> LAD: LSOA of the postcode's point vs Code-Point Open's own LAD")
-    print("data:", dataset("codepoint-open-2025-10", "lsoa21-bsc", "lsoa21-ward-lad-2024"))
+    print("data:", dataset("codepoint-open-2025-10", polygons_id(), "lsoa21-ward-lad-2024"))
     idx = postcode_table()
     cp = idx[(idx["source"] == "postcodes") & idx["has_location"].fillna(False).astype(bool)]
     cp = cp[cp["lad_code"].str.startswith("E").fillna(False)]
@@ -397,16 +411,158 @@ def dated_membership() -> None:
     TIMES["5 dated membership"] = time.time() - t
 
 
+# ---------------------------------------------------------------------------------------------
+# 6. Finer LSOA polygons: the 20 m (BGC) LSOAs against the answers made on the 200 m (BSC) ones
+# ---------------------------------------------------------------------------------------------
+
+FINE = "lsoa21-bgc"
+COARSE = "lsoa21-bsc"
+
+
+def _plain_pip(e: np.ndarray, n: np.ndarray, polygons) -> pd.DataFrame:
+    """Plain point in polygon, as an analyst would script it (geopandas.sjoin, ``intersects``: a point
+    on a shared edge is in both polygons): one row per (point, polygon) pair, ``row, code``."""
+    import geopandas
+
+    pts = geopandas.GeoDataFrame({"row": np.arange(len(e))}, geometry=geopandas.points_from_xy(e, n), crs=polygons.crs)
+    hit = geopandas.sjoin(pts, polygons[["code", "geometry"]], how="inner", predicate="intersects")
+    return pd.DataFrame({"row": hit["row"].to_numpy(), "code": hit["code"].to_numpy(dtype=object)})
+
+
+def _in_pairs(pairs: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Whether each row's code is one of the polygons holding its point."""
+    ok = np.zeros(len(codes), dtype=bool)
+    rows = pairs["row"].to_numpy()
+    ok[rows[pairs["code"].to_numpy(dtype=object) == codes[rows]]] = True
+    return ok
+
+
+def finer_polygons() -> None:
+    """On every located English postcode (Code-Point Open with a grid reference): icsgeo's LSOA (the
+    postcode table, built on the ``lsoa_polygons`` role with the official-LAD correction) against plain
+    point in polygon on the 20 m LSOAs, the disagreements explained; then the answers made the same way
+    on the 200 m LSOAs (the previous ``lsoa_polygons``) in this run, and how many postcodes changed LSOA
+    and PCN neighbourhood. The neighbourhood of an LSOA is the one the index gives (the default
+    vintage's geography, LSOA -> PCN footprint): the change counted is the postcode's LSOA moving."""
+    import pyarrow as pa
+
+    from icsgeo.index import answers
+    from icsgeo.locate import lsoa_of_points
+
+    t = section(f"6. Finer LSOA polygons: icsgeo's LSOA vs point in polygon on the 20 m ({FINE}) LSOAs, "
+                f"and the change from the 200 m ({COARSE}) ones")  # fmt: skip
+    used = polygons_id()
+    print("data:", dataset("codepoint-open-2025-10", FINE, COARSE, "lsoa21-sicbl-icb-lad-2024"))
+    print(f"  lsoa_polygons role ({', '.join(icsgeo.catalogue().role('lsoa_polygons').datasets)}): {used} is used")
+    if used != FINE:
+        print(f"  skipped: the postcode table is built on {used}, not {FINE} (is {FINE} in the data folder?)")
+        return
+    idx = postcode_table()
+    cp = idx[(idx["source"] == "postcodes") & idx["has_location"].fillna(False).astype(bool)].reset_index(drop=True)
+    e, n = cp["easting"].to_numpy(dtype="float64"), cp["northing"].to_numpy(dtype="float64")
+    ours = cp["lsoa21_code"].astype(object).to_numpy(dtype=object)
+    ours = np.where(pd.isna(ours), None, ours)
+    method = cp["lsoa_method"].astype(object).fillna("no LSOA").to_numpy(dtype=object)
+    total = len(cp)
+    print(f"  located English postcodes (Code-Point Open with a grid reference): {total:,}")
+
+    # (a) icsgeo's LSOA vs plain point in polygon on the 20 m polygons
+    fine = read(FINE)
+    tp = time.time()
+    pairs = _plain_pip(e, n, fine)
+    t_pip = time.time() - tp
+    agree = _in_pairs(pairs, ours)
+    inside = np.zeros(total, dtype=bool)
+    inside[pairs["row"].to_numpy()] = True
+    on_edge = int((pairs.groupby("row").size() > 1).sum())
+    print(f"  plain point in polygon (geopandas.sjoin, intersects) on {FINE}: {t_pip:.1f}s; "
+          f"{(~inside).sum():,} points in no polygon; {on_edge:,} on an edge shared by two or more")  # fmt: skip
+    print(f"  (a) icsgeo's LSOA is the polygon holding the point (one of them, on a shared edge): "
+          f"{agree.sum():,} of {total:,} = {pct(agree.mean())}")  # fmt: skip
+    rest = pd.Series(method[~agree]).value_counts()
+    why = {"nearest in official LAD": "official-LAD correction: the polygon holding the point is in another LAD",
+           "nearest polygon": "the point is in no polygon (off the generalised coastline): the nearest LSOA",
+           "no LSOA": "no LSOA within reach", "directory": "the postcode directory's LSOA"}  # fmt: skip
+    print(f"      the other {(~agree).sum():,}, by how icsgeo found the LSOA:")
+    for m, k in rest.items():
+        print(f"        {m}: {k:,} ({pct(k / total)}) - {why.get(m, 'UNEXPLAINED')}")
+    unexplained = int(sum(k for m, k in rest.items() if m not in why))
+    spatial = cp["spatial_lsoa21_code"].astype(object).to_numpy(dtype=object)
+    moved = method == "nearest in official LAD"
+    moved_pip = _in_pairs(pairs, np.where(pd.isna(spatial), None, spatial)) & moved
+    print(f"      official-LAD corrections whose LSOA before the correction is the point-in-polygon one: "
+          f"{moved_pip.sum():,} of {moved.sum():,}; unexplained: {unexplained:,}")  # fmt: skip
+    if moved.any():
+        by_lad = cp.loc[moved, "lad_code"].value_counts().head(5)
+        print("      most corrections, by Code-Point LAD:", ", ".join(f"{k} {v:,}" for k, v in by_lad.items()))
+    headline(f"postcode LSOA = point in polygon on {FINE} (all {total:,})", pct(agree.mean()))
+    headline("  of the rest: official-LAD corrections", f"{int(rest.get('nearest in official LAD', 0)):,}")
+    headline("  of the rest: nearest LSOA (in no polygon)", f"{int(rest.get('nearest polygon', 0)):,}")
+
+    # (b) the answers made the same way on the 200 m polygons, in this run
+    tb = time.time()
+    base = lsoa_base()
+    coarse = lsoa_of_points(e, n, polygons=read(COARSE), lsoa_lads=base[["lsoa21_code", "lad_code"]],
+                            lad_hint=cp["lad_code"].astype(object).to_numpy(dtype=object))  # fmt: skip
+    before = coarse["lsoa21_code"].to_numpy(dtype=object)
+    before = np.where(pd.isna(before), None, before)
+    print(f"  the answers on {COARSE} (icsgeo.locate.lsoa_of_points with the official-LAD correction, as the "
+          f"postcode table was built before): {time.time() - tb:.1f}s; their methods: "
+          + ", ".join(f"{k} {v:,}" for k, v in coarse["lsoa_method"].value_counts().items()))  # fmt: skip
+    was = _in_pairs(pairs, before)
+    print(f"      before: their LSOA is the point-in-polygon one on {FINE} for {was.sum():,} = {pct(was.mean())} "
+          f"(differs for {(~was).sum():,} = {pct((~was).mean())})")  # fmt: skip
+    headline(f"  before: {COARSE} answers = point in polygon on {FINE}", pct(was.mean()))
+    # the answers users get now, from the index, and the same LSOA -> neighbourhood table for the old LSOAs
+    geo = icsgeo.geography()
+    got = answers(pa.array(cp["postcode"].astype(object).to_numpy(dtype=object), pa.string()), geo.vintage).to_pandas()
+    english = pd.Series(ours, dtype=object).str.startswith("E01").fillna(False).to_numpy(dtype=bool)
+    index_lsoa = got["lsoa_code"].astype(object).to_numpy(dtype=object)
+    assert (index_lsoa[english] == ours[english]).all() and pd.isna(index_lsoa[~english]).all(), \
+        "the index's LSOAs are not the postcode table's"
+    tiers = geo.tiers.dropna(subset=["lsoa21_code"]).set_index("lsoa21_code")
+    after_nb = got["neighbourhood_code"].astype(object).fillna("").to_numpy(dtype=object)
+    before_nb = pd.Series(before).map(tiers["neighbourhood_code"]).astype(object).fillna("").to_numpy(dtype=object)
+    same_table = pd.Series(ours).map(tiers["neighbourhood_code"]).astype(object).fillna("").to_numpy(dtype=object)
+    assert (same_table == after_nb).all(), "the index's neighbourhoods are not its LSOAs' (tiers) ones"
+    lsoa_changed = ours != before
+    nb_changed = after_nb != before_nb
+    print(f"  (b) change from the {COARSE} answers (vintage {geo.vintage}, practice map {geo.practice_map}, "
+          f"neighbourhoods by {geo.method}):")  # fmt: skip
+    print(f"      LSOA changed: {lsoa_changed.sum():,} of {total:,} postcodes = {pct(lsoa_changed.mean())}")
+    print(f"      PCN neighbourhood changed: {nb_changed.sum():,} = {pct(nb_changed.mean())} "
+          f"(the LSOA -> neighbourhood table of the index, for the old and the new LSOA)")  # fmt: skip
+    for col, label in (("sicbl_code", "Sub-ICB Location"), ("system_code", "system (ICB)")):
+        new = got[col].astype(object).fillna("").to_numpy(dtype=object)
+        old = pd.Series(before).map(tiers[col]).astype(object).fillna("").to_numpy(dtype=object)
+        ch = new != old
+        print(f"      {label} changed: {ch.sum():,} = {pct(ch.mean())}")
+    print(f"      official-LAD corrections: {int((coarse['lsoa_method'] == 'nearest in official LAD').sum()):,} on {COARSE}, "
+          f"{int(moved.sum()):,} on {FINE}")  # fmt: skip
+    headline(f"postcode LSOA changed, {COARSE} -> {FINE}", f"{lsoa_changed.sum():,} ({pct(lsoa_changed.mean())})")
+    headline(f"postcode PCN neighbourhood changed, {COARSE} -> {FINE}", f"{nb_changed.sum():,} ({pct(nb_changed.mean())})")
+    TIMES["6 finer polygons"] = time.time() - t
+
+
+SECTIONS = {"1": postcode_lad, "2": lsoa_icb, "3": modelled_pcn, "4": practice_sicbl, "5": dated_membership,
+            "6": finer_polygons}
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run (default: all)")
+    args = ap.parse_args()
+    chosen = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = [k for k in chosen if k not in SECTIONS]
+    if unknown:
+        ap.error(f"unknown sections {unknown}; sections: {', '.join(SECTIONS)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("ignore", category=FutureWarning)
     s = icsgeo.get_settings()
+    print(f"command: ICSGEO_DATA_DIR={s.data_dir} python {shlex.join(sys.argv)}")
     print(f"icsgeo {icsgeo.__version__}; data: {s.data_dir}; cache: {s.cache_dir}")
-    postcode_lad()
-    lsoa_icb()
-    modelled_pcn()
-    practice_sicbl()
-    dated_membership()
+    for k in chosen:
+        SECTIONS[k]()
     section("Summary")
     width = max(len(k) for k, _ in HEADLINES)
     for k, v in HEADLINES:

@@ -48,6 +48,29 @@ def test_edge_answer_is_deterministic(toy):
     assert lsoa_of_points(e, n, polygons=toy["polygons"])["lsoa21_code"].nunique() == 1
 
 
+def test_many_points_take_the_same_polygons_on_prepared_polygons_in_chunks(toy):
+    """Past one chunk, candidates come by bounding box and the test runs on the prepared polygons: the
+    pairs are the tree's own ``intersects`` pairs (an edge in two squares, the middle corner in all
+    four, a point outside in none), and the polygons are left unprepared."""
+    import shapely
+
+    from icsgeo.locate import _point_polygon_pairs
+
+    rng = np.random.default_rng(1)
+    e = np.r_[rng.uniform(399_500, 402_500, 500), 401_000, 401_000, 400_000, 399_000]
+    n = np.r_[rng.uniform(299_500, 302_500, 500), 301_500, 301_000, 300_000, 299_000]
+    pts = shapely.points(e, n)
+    tree = toy["polygons"].sindex
+    want = tree.query(pts, predicate="intersects")
+    geoms = np.asarray(toy["polygons"].geometry.values)
+    got = _point_polygon_pairs(tree, pts, geoms, e, n, chunk=64)
+    assert not shapely.is_prepared(geoms).any()
+    pairs = sorted(zip(got[0].tolist(), got[1].tolist()))
+    assert pairs == sorted(zip(want[0].tolist(), want[1].tolist()))
+    per_point = np.bincount(got[0], minlength=len(pts))
+    assert per_point[-4:].tolist() == [2, 4, 1, 0]  # edge, middle corner, outer corner, outside
+
+
 def test_official_lad_moves_a_point_to_the_nearest_lsoa_of_that_lad(toy):
     # 50 m inside B (LAD E06000002) but officially in LAD E06000001: the generalised edge is wrong
     r = lsoa_of_points(np.array([401_050.0, 401_050.0]), np.array([301_500.0, 301_500.0]), polygons=toy["polygons"],

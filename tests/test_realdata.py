@@ -43,6 +43,24 @@ def test_lsoa_layers_agree():
     assert (pwc.geom_type == "Point").all()
 
 
+def test_lsoa_20m_polygons_are_the_finest_present():
+    """BGC (20 m): the BSC file's 35,672 LSOAs with about 5x the vertices, 8 invalid as published and
+    repaired on read; the ``lsoa_polygons`` role (point in polygon) takes it before BSC."""
+    import shapely
+
+    from icsgeo import catalogue
+    from icsgeo.sources.inputs import dataset
+
+    bgc, bsc = read("lsoa21-bgc"), read("lsoa21-bsc")
+    assert len(bgc) == 35_672 and bgc["code"].is_unique and set(bgc["code"]) == set(bsc["code"])
+    assert bgc["code"].str.startswith("E").sum() == 33_755
+    assert bgc["repaired"].sum() == 8 and "W01000067" in set(bgc.loc[bgc["repaired"], "code"])
+    assert bgc.is_valid.all() and bgc.crs.to_epsg() == 27700
+    vertices = shapely.get_num_coordinates(bgc.geometry.values).sum() / shapely.get_num_coordinates(bsc.geometry.values).sum()
+    assert 4.5 < vertices < 5.5
+    assert dataset(catalogue().role("lsoa_polygons")).id == "lsoa21-bgc"
+
+
 def test_lsoa21_lookup_roles_and_code_vintage():
     lu = read("lsoa21-sicbl-icb-lad-2024").set_index("lsoa21_code")
     assert lu["icb_code"].nunique() == 42 and lu["sicbl_code"].nunique() == 106 and lu["lad_code"].nunique() == 296

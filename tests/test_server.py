@@ -26,7 +26,7 @@ from icsgeo.server import MAX_BULK, Status, create_app  # noqa: E402
 pytestmark = pytest.mark.realdata
 
 ROOT = Path(__file__).resolve().parents[1]
-ANSWER_KEYS = {"query", "postcode", "status", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "location", "vintage"}
+ANSWER_KEYS = {"query", "postcode", "status", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "location", "vintage", "made_from"}
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +281,7 @@ def test_one_answer_schema_behind_the_json_the_openapi_models_the_bulk_columns_a
 
     doc = client.get("/openapi.json").json()["components"]["schemas"]
     answer = doc["Answer"]["properties"]
-    assert list(answer) == ["query", "postcode", "status", *(g.name for g in GROUPS), "vintage"]
+    assert list(answer) == ["query", "postcode", "status", *(g.name for g in GROUPS), "vintage", "made_from"]
     assert typing.get_args(Status) == tuple(WHERE_STATUSES) == tuple(answer["status"]["enum"])
     for g in GROUPS:
         part = doc[f"{g.name.capitalize()}Part"]
