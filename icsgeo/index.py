@@ -199,9 +199,10 @@ def records(queries: Sequence[object], vintage=None) -> list[dict]:
     pcs = [normalise_postcode(q) for q in queries]
     wanted = sorted({p for p in pcs if p is not None})
     rows: dict[str, dict] = {}
-    made_from = _made_from(_MEMORY[v.key].schema if path is None else pq.read_schema(path))
+    pf = None if path is None else pq.ParquetFile(path)  # its footer gives the rows and what they were made from
+    made_from = _made_from(_MEMORY[v.key].schema if pf is None else pf.schema_arrow)
     if wanted:
-        if path is None:  # in memory only (unwritable cache)
+        if pf is None:  # in memory only (unwritable cache)
             import pyarrow as pa
             import pyarrow.compute as pc
 
@@ -209,7 +210,7 @@ def records(queries: Sequence[object], vintage=None) -> list[dict]:
             t = t.filter(pc.is_in(t.column("postcode"), value_set=pa.array(wanted, t.column("postcode").type)))
             rows = {r["postcode"]: r for r in t.to_pylist()}
         else:
-            rows = _read_rows(pq.ParquetFile(path), wanted)
+            rows = _read_rows(pf, wanted)
     out = []
     for q, pc in zip(queries, pcs):
         if pc is None:

@@ -155,7 +155,6 @@ def add_data(paths, *, link: bool = False) -> list[dict]:
     ``status`` is ``known``, ``recorded`` or ``refused``. Nothing is copied for a refused file."""
     from . import releases
     from .cache import sha256_file
-    from ..errors import DataFormatError
 
     cat = catalogue()
     by_hash = {d.sha256: d for d in cat}
@@ -181,26 +180,21 @@ def add_data(paths, *, link: bool = False) -> list[dict]:
             rec["why"] = (f"neither a catalogued file (no sha256 match) nor named like a family icsgeo reads as it is "
                           f"republished ({names})")
             continue
-        whys = []
-        for fam in fams:
-            try:
-                info = releases.validate(src, fam)
-            except DataFormatError as exc:
-                whys.append(str(exc))
-                continue
-            name = src.name if info["release"] in src.name else f"{src.stem}_{info['release']}{src.suffix}"
-            dest = _destination() / fam.folder / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.exists() and not dest.resolve() == src.resolve() and sha256_file(dest, memo=False) != digest:
-                whys.append(f"{dest} already holds another file: move it away first")
-                continue
-            _place(src, dest, link)
-            releases.record(dest, fam)
-            rec.update(status="recorded", family=fam.name, release=info["release"], file=str(dest),
-                       id=next((d.id for d in catalogue().releases(fam.name) if d.sha256 == digest), None))
-            break
-        else:
-            rec["why"] = " / ".join(whys)
+        info, why = releases.first_valid(src, fams)
+        if info is None:
+            rec["why"] = why
+            continue
+        fam = cat.families[info["family"]]
+        name = src.name if info["release"] in src.name else f"{src.stem}_{info['release']}{src.suffix}"
+        dest = _destination() / fam.folder / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists() and not dest.resolve() == src.resolve() and sha256_file(dest, memo=False) != digest:
+            rec["why"] = f"{dest} already holds another file: move it away first"
+            continue
+        _place(src, dest, link)
+        releases.record(dest, fam, checked=info)
+        rec.update(status="recorded", family=fam.name, release=info["release"], file=str(dest),
+                   id=next((d.id for d in catalogue().releases(fam.name) if d.sha256 == digest), None))
     return out
 
 

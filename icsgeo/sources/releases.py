@@ -37,7 +37,7 @@ from ..settings import get_settings
 from .cache import atomic_write_bytes, sha256_file
 
 __all__ = ["Family", "family_from", "Discovery", "discover", "validate", "registry_path", "record",
-           "pins", "use_releases", "PIN_ENV", "release_label"]
+           "first_valid", "pins", "use_releases", "PIN_ENV", "release_label"]
 
 log = logging.getLogger("icsgeo")
 
@@ -410,7 +410,7 @@ def discover(families: Mapping[str, Family], known_files: set[str], known_hashes
             if digest in reg["refused"]:
                 out.refused.append((str(path), reg["refused"][digest]))
                 continue
-            rec, why = _first_valid(path, fams)
+            rec, why = first_valid(path, fams)
             if rec is None:
                 reg["refused"][digest] = why
                 changed = True
@@ -430,7 +430,9 @@ def discover(families: Mapping[str, Family], known_files: set[str], known_hashes
     return out
 
 
-def _first_valid(path: Path, fams: list[Family]) -> tuple[dict[str, Any] | None, str]:
+def first_valid(path: Path, fams: list[Family]) -> tuple[dict[str, Any] | None, str]:
+    """The record of the first family ``path`` is a valid release of (with ``family``), else None and
+    every family's reason."""
     whys = []
     for fam in fams:
         try:
@@ -443,11 +445,13 @@ def _first_valid(path: Path, fams: list[Family]) -> tuple[dict[str, Any] | None,
     return None, " / ".join(whys)
 
 
-def record(path: Path, family: Family) -> dict[str, Any]:
+def record(path: Path, family: Family, checked: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``path`` as a release of ``family`` and record its hash (replacing an earlier record
-    of the same path: the publisher re-issued it). Raises :class:`DataFormatError` when invalid."""
+    of the same path: the publisher re-issued it). Raises :class:`DataFormatError` when invalid.
+    ``checked``: what :func:`validate` already said of these bytes (a copy of a validated file), so
+    they are not read twice."""
     path = Path(path).resolve()
-    rec = validate(path, family)
+    rec = dict(checked) if checked is not None else validate(path, family)
     digest = sha256_file(path, memo=False)
     reg = _load()
     for h in [h for h, r in reg["releases"].items() if r.get("path") == str(path) and h != digest]:
