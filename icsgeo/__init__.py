@@ -58,6 +58,8 @@ _LAZY = {
     "build_index": ("index", "build_index"),
     "index_path": ("index", "index_path"),
     "notes": ("index", "notes"),
+    "postcode_index": ("index", "postcode_index"),
+    "PostcodeIndex": ("index", "PostcodeIndex"),
     "where": ("verbs", "where"),
     "lookup": ("verbs", "lookup"),
     "assign": ("verbs", "assign"),
@@ -107,7 +109,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .bulk import answer_file, save
     from .exports import export
     from .tiers import PLACE_COLUMNS, SYSTEM_COLUMNS, Geography, System, geography
-    from .index import build_index, index_path, notes
+    from .index import PostcodeIndex, build_index, index_path, notes, postcode_index
     from .maps import draw, draw_profile, map_layers
     from .neighbourhoods import neighbourhood_lsoas, neighbourhood_table
     from .postcode import normalise_postcode, normalise_postcodes

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .answer import ANSWER_COLUMNS, nest
+from .answer import ANSWER_COLUMNS, GROUPS, nest
 from .postcode import normalise_postcode
 from .settings import get_settings
 from .sources.cache import atomic_write, key_digest
@@ -30,7 +31,8 @@ from .sources.catalogue import Vintage, catalogue
 from .sources.fetch import locate
 from .sources.inputs import input_key, warn_once
 
-__all__ = ["index_path", "build_index", "ensure_index", "records", "answers", "notes", "STORED"]
+__all__ = ["index_path", "build_index", "ensure_index", "PostcodeIndex", "postcode_index", "records", "answers",
+           "notes", "STORED"]
 
 log = logging.getLogger("icsgeo")
 
@@ -186,54 +188,227 @@ def _warn_once(vintage: str, path: Path | None) -> None:
         warn_once(f"vintage {vintage}: {tier}: {why}")
 
 
+class PostcodeIndex:
+    """One vintage's answers in memory: postcode → answer, one at a time or a whole batch at once.
+
+    Keys are the postcodes packed into sorted ``uint64`` (see :func:`_packed`); a single answer is a
+    binary search and a read of each column's value straight from its Arrow buffers (dictionary codes
+    and validity bits), so no DataFrame, pandas or Arrow compute call is involved: about 10 µs each.
+    :meth:`table` answers a batch as an Arrow table by ``take``. Built from the whole index
+    (:func:`postcode_index`, what ``icsgeo serve`` holds) or from the few row groups a fresh process
+    reads (:func:`records`); the answers are the same objects either way.
+    """
+
+    def __init__(self, table, vintage: str, made_from: str | None):
+        import pyarrow as pa
+
+        table = table.unify_dictionaries().combine_chunks()  # one chunk: take() never re-concatenates
+        self.vintage, self.made_from, self.arrow = vintage, made_from, table
+        keys = _packed_keys(table.column("postcode").combine_chunks())
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+        self._columns = {name: _reader(table.column(name).chunk(0) if table.column(name).num_chunks else
+                                       pa.nulls(0, table.schema.field(name).type))
+                         for name in table.column_names if name != "postcode"}
+        def none(i):
+            return None
+
+        self._plan = [(g.name, self._columns.get(g.fields[0].column, none),
+                       [(f.key, self._columns.get(f.column, none)) for f in g.fields]) for g in GROUPS]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def row(self, postcode: str) -> int:
+        """The row of a postcode in ``pcds`` form, or -1."""
+        if len(postcode) > 8 or not postcode.isascii():
+            return -1
+        q = np.uint64(int.from_bytes(postcode.ljust(8).encode("ascii"), "big"))
+        i = int(self.keys.searchsorted(q))
+        return int(self.order[i]) if i < len(self.keys) and self.keys[i] == q else -1
+
+    def answer(self, query: object) -> dict:
+        """The JSON object of ``icsgeo where --json`` for one query (any case and spacing)."""
+        pc = query if isinstance(query, str) else None
+        i = self.row(pc) if pc is not None else -1
+        if i < 0:
+            pc = normalise_postcode(query)
+            i = -1 if pc is None else self.row(pc)
+        if i < 0:
+            return nest({"status": "invalid" if pc is None else "not_found", "query": query, "postcode": pc,
+                         "vintage": self.vintage, "made_from": self.made_from})
+        status = self._columns["status"]
+        rec: dict = {"query": query, "postcode": pc, "status": status(i)}
+        for group, first, fields in self._plan:  # a part is null when its first field is
+            rec[group] = None if first(i) is None else {key: value(i) for key, value in fields}
+        nb = rec["neighbourhood"]
+        if nb is not None and nb["confidence"] is not None:
+            nb["confidence"] = round(nb["confidence"], 4)
+        rec["vintage"], rec["made_from"] = self.vintage, self.made_from
+        return rec
+
+    def answers(self, queries: Sequence[object]) -> list[dict]:
+        """:meth:`answer` of each query, in order."""
+        return [self.answer(q) for q in queries]
+
+    def table(self, postcodes):
+        """Answers for an Arrow array of raw postcode strings: an Arrow table aligned with it
+        (:data:`~icsgeo.answer.ANSWER_COLUMNS`, ``postcode`` normalised); see :func:`answers`."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from .postcode import normalise_arrow
+
+        raw = postcodes.combine_chunks() if isinstance(postcodes, pa.ChunkedArray) else postcodes
+        raw = raw.cast(pa.string())
+        pos = _positions(raw, self.keys, self.order)  # most inputs are already in pcds form
+        norm = raw
+        miss = pc.is_null(pos)
+        if pos.null_count:
+            # only the rows not found as given are normalised (lower case, no space, junk…)
+            fixed = normalise_arrow(raw.filter(miss))
+            norm = pc.replace_with_mask(raw, miss, fixed)
+            found = _positions(fixed, self.keys, self.order)
+            pos = pc.replace_with_mask(pos, miss, found)
+        answered = self.arrow.take(pos)
+        status = answered.column("status").cast(pa.string())
+        known = pc.is_valid(pos)
+        valid = pc.is_valid(norm)
+        status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
+        answered = answered.set_column(answered.schema.get_field_index("status"), "status", status)
+        answered = answered.set_column(answered.schema.get_field_index("postcode"), "postcode", norm)
+        answered = answered.append_column("vintage", pa.repeat(pa.scalar(self.vintage, pa.string()), len(raw)))
+        return answered.append_column("made_from", pa.repeat(pa.scalar(self.made_from, pa.string()), len(raw)))
+
+
+def _reader(arr):
+    """A function of a row number giving one column's Python value (None where null): the
+    dictionary code and validity bit read from the Arrow buffers (zero-copy), so a value costs a
+    few hundred nanoseconds and the index is held once."""
+    import pyarrow as pa
+
+    n, off = len(arr), arr.offset
+    if pa.types.is_null(arr.type) or n == 0 or arr.null_count == n:
+        return lambda i: None
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = arr.dictionary_encode()
+        off = arr.offset
+    bits = arr.buffers()[0]
+    valid = None if bits is None or arr.null_count == 0 else memoryview(bits)
+    if pa.types.is_dictionary(arr.type):
+        codes = arr.indices
+        data = memoryview(np.frombuffer(codes.buffers()[1], dtype=np.dtype(f"{'u' if pa.types.is_unsigned_integer(codes.type) else ''}int{codes.type.bit_width}"), count=off + n)[off:])
+        values = arr.dictionary.to_pylist()
+        if valid is None:
+            return lambda i: values[data[i]]
+        return lambda i: values[data[i]] if valid[(i + off) >> 3] >> ((i + off) & 7) & 1 else None
+    if pa.types.is_floating(arr.type):
+        data = memoryview(np.frombuffer(arr.buffers()[1], dtype=np.float64 if arr.type == pa.float64() else np.float32,
+                                        count=off + n)[off:])
+        if valid is None:
+            return lambda i: None if data[i] != data[i] else float(data[i])
+        return lambda i: (None if data[i] != data[i] else float(data[i])) if valid[(i + off) >> 3] >> ((i + off) & 7) & 1 else None
+    values = arr.to_pylist()
+    return values.__getitem__
+
+
+_LOADED: dict = {}  # index path (or ("memory", vintage)) -> PostcodeIndex, newest use last
+_LOADED_MAX = 3
+_LOADING = threading.Lock()
+
+
+def postcode_index(vintage=None) -> PostcodeIndex:
+    """The vintage's whole index in memory (built first if it is missing), kept for the process:
+    the fast path of ``icsgeo serve``, and of any program answering postcodes one at a time.
+
+    >>> ix = postcode_index()                                    # doctest: +SKIP
+    >>> ix.answer("s1 2he")["neighbourhood"]["code"]              # doctest: +SKIP
+
+    Loading takes a few seconds and about 0.5 GB; the :data:`_LOADED_MAX` most recently used
+    vintages are kept, so alternating vintages do not reload them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    v = _vintage(vintage)
+    path = ensure_index(v)
+    _warn_once(v.key, path)
+    key = path if path is not None else ("memory", v.key)
+    with _LOADING:
+        loaded = _LOADED.pop(key, None)
+        if loaded is None:
+            if path is None:
+                table = _MEMORY[v.key]
+            else:
+                schema = pq.read_schema(path)
+                strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+                table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
+            for old in [k for k, held in _LOADED.items() if held.vintage == v.key]:
+                del _LOADED[old]  # a superseded build of the same vintage
+            loaded = PostcodeIndex(table, v.key, _made_from(table.schema))
+            while len(_LOADED) >= _LOADED_MAX:
+                _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = loaded
+    return loaded
+
+
 def records(queries: Sequence[object], vintage=None) -> list[dict]:
     """Answer a few postcodes from the index: one JSON object per query, in order.
 
-    Imports pyarrow only. Builds the index first if it is missing.
+    Imports pyarrow only. Builds the index first if it is missing. A process that holds the
+    vintage's index (:func:`postcode_index`) answers from it; otherwise only the row groups that can
+    hold the postcodes are read, and answered the same way.
     """
     import pyarrow.parquet as pq
 
     v = _vintage(vintage)
     path = ensure_index(v)
     _warn_once(v.key, path)
-    pcs = [normalise_postcode(q) for q in queries]
-    wanted = sorted({p for p in pcs if p is not None})
-    rows: dict[str, dict] = {}
-    pf = None if path is None else pq.ParquetFile(path)  # its footer gives the rows and what they were made from
-    made_from = _made_from(_MEMORY[v.key].schema if pf is None else pf.schema_arrow)
-    if wanted:
-        if pf is None:  # in memory only (unwritable cache)
-            import pyarrow as pa
-            import pyarrow.compute as pc
-
-            t = _MEMORY[v.key]
-            t = t.filter(pc.is_in(t.column("postcode"), value_set=pa.array(wanted, t.column("postcode").type)))
-            rows = {r["postcode"]: r for r in t.to_pylist()}
-        else:
-            rows = _read_rows(pf, wanted)
-    out = []
-    for q, pc in zip(queries, pcs):
-        if pc is None:
-            row = {"status": "invalid"}
-        else:
-            row = rows.get(pc) or {"status": "not_found", "postcode": pc}
-        out.append(nest({**row, "query": q, "postcode": pc, "vintage": v.key, "made_from": made_from}))
-    return out
+    held = _LOADED.get(path if path is not None else ("memory", v.key))
+    if held is None and path is None:
+        held = postcode_index(v)
+    if held is not None:
+        return held.answers(queries)
+    pf = pq.ParquetFile(path)  # its footer gives the row groups and what the answers were made from
+    wanted = sorted({p for p in (normalise_postcode(q) for q in queries) if p is not None})
+    return PostcodeIndex(_row_groups(pf, wanted), v.key, _made_from(pf.schema_arrow)).answers(queries)
 
 
-def _read_rows(pf, wanted: list[str]) -> dict[str, dict]:
-    """Rows of the sorted index for ``wanted`` postcodes, reading only the row groups that can hold
-    them (found from the row groups' minimum postcodes). Avoids pyarrow.dataset (and pandas)."""
+def _row_groups(pf, wanted: list[str]):
+    """The row groups of the sorted index that can hold ``wanted`` postcodes (found from their
+    minimum postcodes), as one Arrow table. Avoids pyarrow.dataset (and pandas)."""
     from bisect import bisect_right
 
     md = pf.metadata
     col = pf.schema_arrow.get_field_index("postcode")
     mins = [md.row_group(i).column(col).statistics.min for i in range(md.num_row_groups)]
     groups = sorted({max(bisect_right(mins, pc) - 1, 0) for pc in wanted})
-    table = pf.read_row_groups(groups)
-    keys = table.column("postcode").to_pylist()
-    where = {k: i for i, k in enumerate(keys)}
-    return {pc: table.slice(where[pc], 1).to_pylist()[0] for pc in wanted if pc in where}
+    return pf.read_row_groups(groups)
+
+
+def _packed_keys(strings) -> np.ndarray:
+    """:func:`_packed` of the index's own postcodes (an Arrow string array), read from its offset and
+    data buffers with numpy alone (Arrow's array and scalar constructors import pandas, which a
+    single lookup never does)."""
+    import pyarrow as pa
+
+    n = len(strings)
+    width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    _, offsets, data = strings.buffers()
+    offsets = np.frombuffer(offsets, dtype=width, count=n + 1 + strings.offset)[strings.offset:].astype(np.int64)
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    length = np.diff(offsets)
+    fixed = np.full((n, 8), ord(" "), dtype=np.uint8)
+    for k in range(8):  # eight vectorised passes: byte k of every key
+        has = length > k
+        fixed[has, k] = data[offsets[:-1][has] + k]
+    words = fixed.view(">u8").ravel().astype(np.uint64)
+    ascii_ = np.ones(n, dtype=bool)
+    for k in range(8):
+        ascii_ &= fixed[:, k] < 128
+    ok = (length <= 8) & ascii_
+    if strings.null_count:
+        ok &= np.unpackbits(np.frombuffer(strings.buffers()[0], np.uint8), bitorder="little")[strings.offset:strings.offset + n].astype(bool)
+    return np.where(ok, words, np.uint64(0))
 
 
 def _packed(strings):
@@ -262,57 +437,20 @@ def _positions(strings, keys, order):
     return pa.array(np.where(hit, order[i], 0), pa.int64(), mask=~hit)
 
 
-def answers(postcodes, vintage=None, *, _cache: dict = {}):  # noqa: B006  (per-process table cache)
+def answers(postcodes, vintage=None):
     """Answers for an Arrow array (or list) of raw postcode strings: an Arrow table aligned with the
     input (:data:`icsgeo.answer.ANSWER_COLUMNS`, ``postcode`` normalised). Values that are not in
     pcds form are normalised first; unknown ones are ``not_found``, malformed ones ``invalid``."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    from .postcode import _as_arrow_strings, normalise_arrow
+    from .postcode import _as_arrow_strings
 
-    v = _vintage(vintage)
-    path = ensure_index(v)
-    _warn_once(v.key, path)
-    key = path if path is not None else ("memory", v.key)
-    if _cache.get("key") != key:
-        if path is None:
-            table = _MEMORY[v.key]
-        else:
-            schema = pq.read_schema(path)
-            strings = [f.name for f in schema if f.name != "postcode" and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-            table = pq.read_table(path, read_dictionary=strings)  # names repeat: keep them as dictionaries
-            table = table.unify_dictionaries().combine_chunks()  # one chunk: take() never re-concatenates
-        keys = _packed(table.column("postcode").combine_chunks().cast(pa.string()))
-        order = np.argsort(keys, kind="stable")
-        _cache.clear()
-        _cache.update(key=key, table=table, keys=keys[order], order=order, made_from=_made_from(table.schema))
-    table, keys, order = _cache["table"], _cache["keys"], _cache["order"]
+    index = postcode_index(vintage)
     if not isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
         import pandas as pd
 
         postcodes = _as_arrow_strings(postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object))
-    raw = postcodes.combine_chunks() if isinstance(postcodes, pa.ChunkedArray) else postcodes
-    raw = raw.cast(pa.string())
-    pos = _positions(raw, keys, order)  # most inputs are already in pcds form
-    norm = raw
-    miss = pc.is_null(pos)
-    if pos.null_count:
-        # only the rows not found as given are normalised (lower case, no space, junk…)
-        fixed = normalise_arrow(raw.filter(miss))
-        norm = pc.replace_with_mask(raw, miss, fixed)
-        found = _positions(fixed, keys, order)
-        pos = pc.replace_with_mask(pos, miss, found)
-    answered = table.take(pos)
-    status = answered.column("status").cast(pa.string())
-    known = pc.is_valid(pos)
-    valid = pc.is_valid(norm)
-    status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
-    answered = answered.set_column(answered.schema.get_field_index("status"), "status", status)
-    answered = answered.set_column(answered.schema.get_field_index("postcode"), "postcode", norm)
-    answered = answered.append_column("vintage", pa.repeat(pa.scalar(v.key, pa.string()), len(raw)))
-    return answered.append_column("made_from", pa.repeat(pa.scalar(_cache["made_from"], pa.string()), len(raw)))
+    return index.table(postcodes)
 
 
 def _made_from(schema) -> str | None:

@@ -25,6 +25,8 @@ class State:
         self.lock = threading.Lock()
         self.geojson: dict[tuple[str, str], bytes] = {}
         self.batches: tuple = ()
+        #: the default vintage's :class:`icsgeo.PostcodeIndex`, once warm: single GETs read it inline
+        self.index = None
 
     def data_summary(self, rows) -> dict:
         """Present/verified counts of the catalogue's files (rows of ``icsgeo.inventory``)."""
@@ -71,7 +73,8 @@ class State:
 
         t0 = time.perf_counter()
         try:
-            icsgeo.where([WARM_POSTCODE], vintage=self.vintage)
+            self.index = icsgeo.postcode_index(self.vintage)
+            self.index.answer(WARM_POSTCODE)
             icsgeo.assign(lat=[53.38], lon=[-1.47], vintage=self.vintage)
             icsgeo.geography(self.vintage).systems  # noqa: B018
             self.error = None
