@@ -69,6 +69,7 @@ _LAZY = {
     "answer_file": ("bulk", "answer_file"),
     "save": ("bulk", "save"),
     "export": ("exports", "export"),
+    "export_index": ("product", "export_index"),
     "map_layers": ("maps", "map_layers"),
     "draw": ("maps", "draw"),
     "draw_profile": ("maps", "draw_profile"),
@@ -108,6 +109,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .answer import to_records
     from .bulk import answer_file, save
     from .exports import export
+    from .product import export_index
     from .tiers import PLACE_COLUMNS, SYSTEM_COLUMNS, Geography, System, geography
     from .index import PostcodeIndex, build_index, index_path, notes, postcode_index
     from .maps import draw, draw_profile, map_layers

@@ -37,7 +37,8 @@ def _system(vintage: str | None, system: str, as_at=None):
     return _geography(vintage, as_at).system(system)
 
 
-def where(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None, as_at=None):
+def where(postcodes: Iterable[object], *, vintage: str | int | None = None, system: str | None = None, as_at=None,
+          engine: str = "local", npartitions: int | None = None):
     """Answer postcodes: a DataFrame with one row per query, in order: ``query`` and
     :data:`icsgeo.answer.ANSWER_COLUMNS`.
 
@@ -47,14 +48,38 @@ def where(postcodes: Iterable[object], *, vintage: str | int | None = None, syst
     takes it (a custom definition id or file, a GSS or ODS code, a name fragment); answers outside it
     are ``outside_system``. ``as_at``: a day (``"2022-06-30"``): the geography in force then (its
     vintage's systems and places, the PCNs as their practices were grouped on that day).
+
+    ``engine="dask"`` (``pip install "icsgeo[dask]"``) answers partition by partition, each against
+    the prebuilt index (or the system's geography) exactly as the local engine does:
+
+    - a **dask Series** of postcodes (``ddf["postcode"]``, e.g. from ``dd.read_parquet``) gives a
+      **lazy dask DataFrame** with the same partitions and index (``npartitions``, when given,
+      repartitions first), ready for ``.to_parquet(...)``; nothing is answered until it is computed;
+    - a list or pandas Series is split into ``npartitions`` (default: one per 500,000 postcodes) and
+      the answers come back as a pandas DataFrame, one row per query, in order.
+
+    The columns and answers are the local engine's; the string columns are pandas' string dtype (a
+    missing value is ``NaN``, as in every string column of the local answer), ``query`` is the queries
+    as given. Each process answering a partition reads the index once (built there if missing: give
+    dask workers the same ``ICSGEO_DATA_DIR`` and ``ICSGEO_CACHE_DIR``). Without icsgeo on a
+    cluster, join the exported product instead (``icsgeo index export``, docs/index-product.md).
     """
+    if engine == "dask":
+        return _where_dask(postcodes, npartitions, vintage=_vintage_key(vintage), system=system, as_at=as_at)
+    if engine != "local":
+        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
+    return _where_local(postcodes, _vintage_key(vintage), system, as_at)
+
+
+def _where_local(postcodes, vintage: str | None, system: str | None, as_at):
+    """The local engine: the whole batch at once (``vintage`` already resolved)."""
     import pandas as pd
 
     from .answers import for_postcodes, restrict
 
     queries = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
     queries = queries.reset_index(drop=True)
-    v = _vintage_key(vintage)
+    v = vintage
     chosen = None if system is None else _system(v, system, as_at)
     geo = chosen.geography if chosen is not None else _geography(v, as_at)
     if geo.indexed:
@@ -64,6 +89,57 @@ def where(postcodes: Iterable[object], *, vintage: str | int | None = None, syst
     if chosen is not None and geo.definition is None:
         out = restrict(out, chosen.code)
     return out
+
+
+def _answer_meta(query_dtype=object):
+    """The empty frame of the dask engine's result: ``query`` (the queries' own dtype), the answer
+    columns (float64 for the numbers, pandas' string dtype for the rest: what Arrow strings become)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from .answer import GROUPS
+
+    floats = {f.column for g in GROUPS for f in g.fields if f.type is float}
+    text = pa.array([], pa.string()).to_pandas().dtype
+    cols = {"query": pd.Series([], dtype=query_dtype)}
+    cols.update({c: pd.Series([], dtype=np.float64 if c in floats else text) for c in ANSWER_COLUMNS})
+    return pd.DataFrame(cols)
+
+
+def _where_partition(part, vintage: str | None, system: str | None, as_at):
+    """One partition of the dask engine: the local engine's answers, on the partition's index."""
+    out = _where_local(part, vintage, system, as_at)
+    out = out.astype(_answer_meta().dtypes.to_dict())
+    out["query"] = part.array  # the queries as given, in their own dtype
+    out.index = part.index
+    return out
+
+
+def _where_dask(postcodes, npartitions: int | None, *, vintage: str | None, system: str | None, as_at):
+    """The dask engine of :func:`where` (see there)."""
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError('engine="dask" needs dask: pip install "icsgeo[dask]"') from exc
+    import pandas as pd
+
+    if isinstance(postcodes, dd.DataFrame):
+        raise ValueError("give where() the postcode column of a dask DataFrame (where(frame['postcode'], "
+                         "engine='dask')), not the whole frame")
+    if isinstance(postcodes, dd.Series):
+        series = postcodes if npartitions is None else postcodes.repartition(npartitions=npartitions)
+        return series.map_partitions(_where_partition, vintage, system, as_at, meta=_answer_meta(series.dtype))
+    import dask
+
+    local = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
+    local = local.reset_index(drop=True)
+    with dask.config.set({"dataframe.convert-string": False}):  # the queries exactly as given, as locally
+        series = dd.from_pandas(local, npartitions=npartitions or max(1, len(local) // 500_000))
+        out = series.map_partitions(_where_partition, vintage, system, as_at, meta=_answer_meta())
+        return out.compute().reset_index(drop=True)
 
 
 def _indexed(queries, vintage: str | None):

@@ -136,7 +136,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 #: Modules that only present answers (never change a derived layer): left out of the fingerprint.
 _PRESENTATION = {"cli.py", "server", "maps.py", "render", "sources/inventory.py", "versions.py", "__main__.py",
-                 "bulk.py", "verbs.py", "__init__.py"}
+                 "bulk.py", "verbs.py", "__init__.py", "product.py"}
 
 
 @functools.cache
