@@ -98,10 +98,20 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # the face beside this one; raises MissingDependencyError naming pip install "icsgeo[server]"
 
-    serve(args.host, args.port, args.vintage)
+    serve(args.host, args.port, args.vintage, workers=args.workers)
     return EXIT_OK
 
 
@@ -564,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "POST /postcodes, GET /points, /systems, /health; OpenAPI at /openapi.json, docs at /docs.")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--workers", type=_positive_int, default=1,
+                    help="server processes sharing the port, each holding the index in memory (default: 1; "
+                         "benchmarks/load.py measures 1 against 2)")
     vintage_opts(sv, as_at=False)
     sv.set_defaults(func=_cmd_serve)
     return p

@@ -324,12 +324,18 @@ def postcode_index(vintage=None) -> PostcodeIndex:
     >>> ix = postcode_index()                                    # doctest: +SKIP
     >>> ix.answer("s1 2he")["neighbourhood"]["code"]              # doctest: +SKIP
 
-    Loading takes a few seconds and about 0.5 GB; the :data:`_LOADED_MAX` most recently used
-    vintages are kept, so alternating vintages do not reload them."""
+    Loading takes a few seconds and about 0.5 GB; the :data:`_LOADED_MAX` most recently loaded
+    vintages are kept, so alternating vintages do not reload them. Asking again costs a check of the
+    inputs' sizes and times (well under a millisecond), so a rebuilt index is picked up."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     v = _vintage(vintage)
+    if v.key not in _MEMORY:  # held, and still the index of the inputs as they are now: no file read
+        path = index_path(v)
+        held = _LOADED.get(path)
+        if held is not None and path.is_file():
+            return held
     path = ensure_index(v)
     _warn_once(v.key, path)
     key = path if path is not None else ("memory", v.key)
