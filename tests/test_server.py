@@ -101,6 +101,23 @@ def test_vintage_and_system_parameters(client):
     assert a["status"] == "outside_system" and a["system"] is None
 
 
+def test_the_inline_single_lookup_answers_as_the_full_path(client):
+    """A GET without parameters is answered inline from the index held in memory; with parameters it
+    goes through validation and the batched path: the same answer either way, and the same as
+    ``icsgeo.lookup`` and ``where()``."""
+    queries = ["S1 2HE", "s12he", "CM1 1AE", "EH1 1YZ", "TR21 0HE"]
+    for q in queries:
+        inline = client.get(f"/postcodes/{q}").json()
+        full = client.get(f"/postcodes/{q}", params={"vintage": "2026"}).json()
+        dated = client.get(f"/postcodes/{q}", params={"as_at": "2026-11-30"}).json()
+        assert inline == full == icsgeo.lookup([q])[0], q
+        assert {k: v for k, v in dated.items() if k != "made_from"} == {k: v for k, v in inline.items() if k != "made_from"}
+    posted = client.post("/postcodes", json={"postcodes": queries}).json()["results"]
+    assert posted == icsgeo.to_records(icsgeo.where(queries))
+    assert client.get("/postcodes/S1%202HE", params={"as_at": "not a day"}).status_code == 422
+    assert client.get("/postcodes/S1%202HE", params={"unknown": "x"}).json()["status"] == "ok"  # ignored, as FastAPI does
+
+
 @pytest.mark.parametrize("params, allowed", [
     ({"vintage": "1999"}, "'2021', '2023' or '2026'"),
     ({"vintage": "../2026"}, "'2021', '2023' or '2026'"),
