@@ -134,7 +134,7 @@ def export_index(path: str | Path, *, vintage: str | int | None = None) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from .index import answers, ensure_index, notes
+    from .index import answers, notes, postcode_index
 
     out = Path(path)
     if out.is_dir():
@@ -143,17 +143,10 @@ def export_index(path: str | Path, *, vintage: str | int | None = None) -> dict:
         raise BulkInputError(f"{out.name}: the postcode index product is a .parquet file, not {out.suffix or '(no extension)'!r}")
     t0 = time.perf_counter()
     v = catalogue().vintage(None if vintage is None else str(vintage))
-    index = ensure_index(v)
-    if index is None:
-        raise DataFileError(f"the postcode index of vintage {v.key} could not be written to the cache, so it cannot be "
-                            "exported: set ICSGEO_CACHE_DIR to a folder icsgeo can write")
-    postcodes = pq.read_table(index, columns=["postcode"]).column("postcode").cast(pa.string())
+    index = postcode_index(v.key)  # built first if missing
+    postcodes = index.arrow.column("postcode").cast(pa.string())
     postcodes = pc.take(postcodes, pc.sort_indices(postcodes)).combine_chunks()
-    answered = answers(postcodes, v.key)  # the same join icsgeo.where does: the product answers like it
-    if pc.any(pc.not_equal(answered.column("postcode").cast(pa.string()), postcodes)).as_py():
-        raise DataFileError(f"the postcode index of vintage {v.key} at {index} does not answer its own postcodes: "
-                            "remove it and run `icsgeo index build`")
-    made_from = answered.column("made_from")[0].as_py() if len(answered) else None
+    made_from = index.made_from
     meta = {
         "icsgeo.product": "postcode index",
         "icsgeo.product_schema": SCHEMA_VERSION,
@@ -171,10 +164,16 @@ def export_index(path: str | Path, *, vintage: str | int | None = None) -> dict:
     def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=True, write_statistics=True,
                               write_page_index=True, sorting_columns=[pq.SortingColumn(0)]) as w:
-            for start in range(0, max(len(answered), 1), ROW_GROUP):  # one row group at a time: bounded memory
-                part = answered.slice(start, ROW_GROUP)
+            for start in range(0, len(postcodes), ROW_GROUP):  # one row group at a time: bounded memory
+                wanted = postcodes.slice(start, ROW_GROUP)
+                part = answers(wanted, v.key)  # the join icsgeo.where does: the product answers like it
+                if not part.column("postcode").combine_chunks().cast(pa.string()).equals(wanted):
+                    raise DataFileError(f"the postcode index of vintage {v.key} does not answer its own postcodes: "
+                                        "remove it from the cache and run `icsgeo index build`")
                 w.write_table(pa.table([part.column(c).cast(schema.field(c).type) for c in PRODUCT_COLUMNS],
                                        schema=schema), row_group_size=ROW_GROUP)
+            if not len(postcodes):
+                w.write_table(schema.empty_table())
 
     atomic_write(out, write)
     md = pq.read_metadata(out)
