@@ -175,3 +175,54 @@ def test_real_system_page_in_browser(browser):
         v.check_clean()
     finally:
         v.close()
+
+
+def test_the_api_docs_page_works_offline(browser):
+    """``icsgeo serve``'s /docs draws Swagger UI from the server's own copy of its assets: with every
+    request that is not to the server aborted, the page lists the endpoints and no console error."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from icsgeo.server import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(warm=False), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        errors, outside = [], []
+        page = browser.new_page()
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def route(r):
+            if r.request.url.startswith(base + "/"):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.goto(base + "/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = page.evaluate("[...document.querySelectorAll('.opblock-summary-path')].map(e => e.textContent)")
+        title = page.evaluate("document.querySelector('.info .title').textContent")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+        page.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert "icsgeo" in title
+    assert {"/postcodes/{postcode}", "/postcodes", "/points", "/health"} <= {p.replace("\u200b", "") for p in paths}
+    assert outside == [] and errors == [], (outside, errors)

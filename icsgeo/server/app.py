@@ -20,7 +20,9 @@ answers, from the vintage's index in memory: a single GET is answered on the eve
 
 # No `from __future__ import annotations`: FastAPI resolves the parameter types built in create_app().
 import datetime
+import functools
 import json
+import pathlib
 import logging
 import re
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from typing import Annotated, Any, Literal, Optional
 import pydantic
 from fastapi import Body, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -112,6 +115,16 @@ class _BodyLimit:
         return await self.app(scope, counted, send)
 
 
+#: The /docs page's files (``assets/swagger-ui``, from the npm package swagger-ui-dist; see its manifest.json).
+_DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png",
+                "LICENSE": "text/plain", "NOTICE": "text/plain", "swagger-ui-bundle.js.LICENSE.txt": "text/plain"}
+
+
+@functools.lru_cache(maxsize=None)
+def _docs_asset(name: str) -> bytes:
+    return (pathlib.Path(__file__).parent / "assets" / "swagger-ui" / name).read_bytes()
+
+
 def _frame_records(frame) -> list[dict]:
     return json.loads(frame.to_json(orient="records", force_ascii=False))
 
@@ -192,6 +205,8 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
         description="The same answers as `icsgeo where --json`, served locally so postcodes never leave your network.",
         default_response_class=_JSON,
         lifespan=lifespan,
+        docs_url=None,  # served below from the wheel's own copy of Swagger UI, not a CDN
+        redoc_url=None,
     )
     app.state.icsgeo = state
     app.add_middleware(_BodyLimit)
@@ -374,6 +389,18 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
                     state.geojson.pop(next(iter(state.geojson)))
                 state.geojson[key] = body
         return Response(body, media_type="application/geo+json")
+
+    # -------------------------------------------------------------- docs, offline
+    @app.get("/docs", include_in_schema=False)
+    def get_docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="icsgeo API", swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css", swagger_favicon_url="/docs/assets/favicon-32x32.png")
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    def get_docs_asset(name: str):
+        if name not in _DOCS_ASSETS:
+            return _problem(404, f"no such documentation asset: {_shown(name)}", "not_found")
+        return Response(_docs_asset(name), media_type=_DOCS_ASSETS[name], headers={"Cache-Control": "max-age=86400"})
 
     # -------------------------------------------------------------- health
     @app.get("/health", response_model=Health, tags=["service"],
