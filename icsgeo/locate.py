@@ -19,7 +19,9 @@ table are passed in), so they can be tested on a toy; :func:`postcode_table` and
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import threading
 from typing import Sequence
 
@@ -54,6 +56,9 @@ log = logging.getLogger("icsgeo")
 NEAREST_MAX_M = 5_000
 #: What the postcode table is built from.
 LOCATE_ROLES = ("postcodes", "postcodes_extra", "lsoa_polygons", "lsoa_lookup")
+#: From this many points on, :func:`lsoa_of_points` answers most points from the classified grid of
+#: the polygons (:mod:`icsgeo.grid`, built once and cached by the polygons' bytes).
+GRID_FROM = 100_000
 #: Held while prepared polygons are tested (see :func:`_point_polygon_pairs`).
 _PREPARED = threading.Lock()
 #: Columns of the postcode table that only a postcode directory fills (null for other sources):
@@ -82,13 +87,7 @@ def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | Non
     ok = np.isfinite(e) & np.isfinite(n)
     tree = polygons.sindex
     idx_ok = np.flatnonzero(ok)
-    pts = shapely.points(e[idx_ok], n[idx_ok])
-    qi, ti = _point_polygon_pairs(tree, pts, np.asarray(polygons.geometry.values), e[idx_ok], n[idx_ok])
-    # a point on a shared edge intersects two polygons: keep the first, deterministically
-    order = np.lexsort((ti, qi))
-    qi, ti = qi[order], ti[order]
-    first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
-    qi, ti = qi[first], ti[first]
+    qi, ti = _polygon_of_points(tree, np.asarray(polygons.geometry.values), e[idx_ok], n[idx_ok])
     pcodes = polygons["code"].to_numpy(dtype=object)
     code[idx_ok[qi]] = pcodes[ti]
     method[idx_ok[qi]] = "point in polygon"
@@ -120,9 +119,36 @@ def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | Non
     return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": spatial})
 
 
-def _point_polygon_pairs(tree, pts, geoms, x, y, chunk: int = 250_000):
+def _polygon_of_points(tree, geoms, x, y):
+    """``(point, polygon)``: the first polygon (by tree index) holding each point that is in one, a
+    point on a shared edge being in both. From :data:`GRID_FROM` points on, the classified grid
+    (:mod:`icsgeo.grid`) answers the points of cells wholly inside one polygon (or outside all)
+    and only the others take the polygon test; the answers are the same."""
+    import shapely
+
+    from . import grid as cells
+
+    if len(x) >= GRID_FROM and cells.suits(geoms):
+        grid = cells.grid_for(geoms, lambda px, py: _point_polygon_pairs(tree, None, geoms, px, py, prepared_from=0))
+        answer = grid.classify(x, y)
+        sure = np.flatnonzero(answer >= 0)
+        test = np.flatnonzero(answer == cells.TEST)
+        qi, ti = _first_polygon(*_point_polygon_pairs(tree, None, geoms, x[test], y[test], prepared_from=0))
+        return np.concatenate([sure, test[qi]]), np.concatenate([answer[sure].astype(np.int64), ti])
+    return _first_polygon(*_point_polygon_pairs(tree, shapely.points(x, y), geoms, x, y))
+
+
+def _first_polygon(qi, ti):
+    """One pair per point: a point on a shared edge intersects two polygons; keep the first."""
+    order = np.lexsort((ti, qi))
+    qi, ti = qi[order], ti[order]
+    first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
+    return qi[first], ti[first]
+
+
+def _point_polygon_pairs(tree, pts, geoms, x, y, chunk: int = 250_000, prepared_from: int | None = None):
     """The pairs of ``tree.query(pts, predicate="intersects")`` (point, polygon); ``x``, ``y``: the
-    points' coordinates.
+    points' coordinates (``pts`` None: made from them, a chunk at a time).
 
     The tree's own predicate prepares the query geometry, a point, and so walks every edge of every
     candidate polygon: 2.5x the time on the 20 m (BGC) LSOAs, with five times the vertices of the
@@ -134,18 +160,21 @@ def _point_polygon_pairs(tree, pts, geoms, x, y, chunk: int = 250_000):
     take 3.1 s on one core where the predicate took 5.2 s on both (on BSC 2.1 s); 1.5 M scattered
     points 3.8 s where it took 6.8 s (on BSC 5.2 s). On one thread, holding
     :data:`_PREPARED`: GEOS's prepared geometries are not thread-safe (libgeos/geos#825; two threads
-    testing the same ones corrupted the heap here). The polygons are left unprepared, as they came."""
+    testing the same ones corrupted the heap here). The polygons are left unprepared, as they came.
+    ``prepared_from``: the number of points past which the prepared polygons are used (``chunk``
+    unless given)."""
     import shapely
 
-    if len(pts) <= chunk:
-        return tree.query(pts, predicate="intersects")
+    if len(x) <= (chunk if prepared_from is None else prepared_from):
+        return tree.query(shapely.points(x, y) if pts is None else pts, predicate="intersects")
     with _PREPARED:
         fresh = ~shapely.is_prepared(geoms)
         shapely.prepare(geoms[fresh])
         try:
             parts = []
-            for start in range(0, len(pts), chunk):
-                qi, ti = tree.query(pts[start:start + chunk])
+            for start in range(0, len(x), chunk):
+                part = shapely.points(x[start:start + chunk], y[start:start + chunk]) if pts is None else pts[start:start + chunk]
+                qi, ti = tree.query(part)
                 by_polygon = np.argsort(ti, kind="stable")
                 qi, ti = qi[by_polygon] + start, ti[by_polygon]
                 keep = shapely.intersects_xy(geoms[ti], x[qi], y[qi])
@@ -331,15 +360,35 @@ def table_status(rows: pd.DataFrame) -> np.ndarray:
 
 def to_latlon(e, n):
     """British National Grid to WGS84: ``(lat, lon)`` arrays."""
-    from pyproj import Transformer
-
-    lon, lat = Transformer.from_crs(WORKING_CRS, DISPLAY_CRS, always_xy=True).transform(e, n)
-    return np.asarray(lat), np.asarray(lon)
+    lon, lat = _transform(WORKING_CRS, DISPLAY_CRS, e, n)
+    return lat, lon
 
 
 def to_bng(lat, lon):
     """WGS84 to British National Grid: ``(easting, northing)`` arrays."""
+    return _transform(DISPLAY_CRS, WORKING_CRS, lon, lat)
+
+
+@functools.lru_cache(maxsize=4)
+def _transformer(source: str, target: str):
     from pyproj import Transformer
 
-    e, n = Transformer.from_crs(DISPLAY_CRS, WORKING_CRS, always_xy=True).transform(lon, lat)
-    return np.asarray(e), np.asarray(n)
+    return Transformer.from_crs(source, target, always_xy=True)  # thread-safe since pyproj 3.1
+
+
+#: From this many points on, a transform runs in two halves on two threads (PROJ runs without the GIL).
+_TWO_THREADS_FROM = 200_000
+
+
+def _transform(source: str, target: str, x, y):
+    t = _transformer(source, target)
+    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == 1 and x.shape == y.shape
+            and len(x) >= _TWO_THREADS_FROM and (os.cpu_count() or 1) > 1):
+        a, b = t.transform(x, y)
+        return np.asarray(a), np.asarray(b)
+    from concurrent.futures import ThreadPoolExecutor
+
+    half = len(x) // 2
+    with ThreadPoolExecutor(2) as pool:
+        (a0, b0), (a1, b1) = pool.map(lambda s: t.transform(x[s], y[s]), (slice(0, half), slice(half, None)))
+    return np.concatenate([np.asarray(a0), np.asarray(a1)]), np.concatenate([np.asarray(b0), np.asarray(b1)])

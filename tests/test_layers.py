@@ -23,7 +23,7 @@ LAYERS = [
     ("sources", ["sources/"]),
     ("definitions", ["systems.py"]),
     ("areas", ["areas.py"]),
-    ("locate", ["locate.py", "registrations.py"]),
+    ("locate", ["grid.py", "locate.py", "registrations.py"]),
     ("neighbourhoods", ["neighbourhoods/"]),
     ("tiers", ["tiers.py"]),
     ("answers", ["answers.py"]),
