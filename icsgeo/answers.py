@@ -30,31 +30,60 @@ _TIER_COLUMNS = ["lsoa_name", "local_neighbourhood_code", "local_neighbourhood_n
 def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.DataFrame:
     """Join located rows (``lsoa21_code``, optional ``lad_code``) to the geography's tiers and finish
     the status: ``outside_england`` for a location outside England, ``outside_system`` for an
-    English one outside a custom definition."""
+    English one outside a custom definition.
+
+    Each distinct LSOA code is looked up once (the rows share a few tens of thousands of them),
+    and each tier column is taken once, its rows without tiers (:func:`_mask_tiers`) taken as
+    missing in the same step."""
     tiers = geo.tiers
     # positional join: each row's LSOA → its row in the tier table (no merge on strings)
-    row = pd.Index(tiers["lsoa21_code"]).get_indexer(located["lsoa21_code"].astype(object))
+    codes, lsoas = pd.factorize(located["lsoa21_code"])  # a missing code is -1: the appended -1 and False
+    lsoas = pd.Series(lsoas, dtype=object)
+    row = np.r_[pd.Index(tiers["lsoa21_code"]).get_indexer(lsoas), -1][codes]
     row[row < 0] = len(tiers) - 1  # the table's last row is all missing
-    picked = tiers.drop(columns="lsoa21_code").iloc[row].reset_index(drop=True)
-    out = pd.concat([located.reset_index(drop=True), picked], axis=1)
-    in_scope = out["system_code"].notna().to_numpy()
-    english = out["lsoa21_code"].astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool)
+    english = np.r_[lsoas.astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool), False][codes]
+    in_scope = tiers["system_code"].notna().to_numpy()[row]
     status = status.copy()
     locatable = np.isin(status, ["ok", "terminated"])
     status[locatable & ~english] = "outside_england"
     if geo.definition is not None:
         status[locatable & english & ~in_scope] = "outside_system"
+    by_point = geo.local_polygons is not None and "easting" in located
+    keep_tiers = np.isin(status, ["ok", "terminated"])
+    keep_outside = keep_tiers | (status == "outside_system")
+    picked = {}
+    for c in tiers.columns.drop("lsoa21_code"):
+        take = row
+        if c in _TIER_COLUMNS and not by_point:  # masked here, as _mask_tiers would
+            keep = keep_outside if c in KEPT_OUTSIDE_SYSTEM else keep_tiers
+            if not keep.all():
+                take = np.where(keep, row, -1)
+        picked[c] = tiers[c].array.take(take, allow_fill=True)
+    out = pd.concat([located.reset_index(drop=True), pd.DataFrame(picked)], axis=1)
     # The LAD: the official one given with the postcode, else the LSOA's (newest code vintage).
     lad = out["lad_code"] if "lad_code" in out else pd.Series(pd.NA, index=out.index)
     lad = lad.astype("string").fillna(out["lsoa_lad_code"].astype("string"))
+    lad_row, lads = pd.factorize(lad)  # each distinct LAD recoded and named once
+    lads = pd.Series(lads, dtype=lad.dtype)
     if geo.older_lad_codes:
-        lad = areas.older_lad(lad)
-    out["lad_code"] = lad.where(english)
-    out["lad_name"] = out["lad_code"].map(areas.lad_names())
-    if geo.local_polygons is not None and "easting" in out:
+        lads = areas.older_lad(lads)
+    lad_row = np.where(english, lad_row, -1)
+    out["lad_code"] = pd.Series(lads.array.take(lad_row, allow_fill=True), index=out.index)
+    out["lad_name"] = pd.Series(lads.map(areas.lad_names()).array.take(lad_row, allow_fill=True), index=out.index)
+    if by_point:
         _local_by_point(out, geo)
-    out = _mask_tiers(out, status)
-    out.loc[~english, ["lsoa21_code", "lsoa_method", "lad_code", "lad_name"]] = None
+        out = _mask_tiers(out, status)
+    gone = ~english
+    if gone.any():
+        loose = []
+        for c in ("lsoa21_code", "lsoa_method", "lad_code", "lad_name"):
+            if isinstance(out[c].dtype, pd.StringDtype):  # as setting None: the dtype's missing value
+                if out[c][gone].notna().any():
+                    out[c] = out[c].where(english)
+            else:
+                loose.append(c)
+        if loose:
+            out.loc[gone, loose] = None
     out["status"] = status
     out["vintage"] = geo.vintage
     out["made_from"] = geo.made_from
@@ -105,7 +134,27 @@ def for_postcodes(queries, geo: Geography) -> pd.DataFrame:
 
 
 def _numbers(values) -> np.ndarray:
+    plain = values.to_numpy() if isinstance(values, pd.Series) and isinstance(values.dtype, np.dtype) else values
+    if isinstance(plain, np.ndarray) and plain.dtype.kind in "fiub":  # already numbers: no detour through objects
+        return np.atleast_1d(plain.astype("float64"))
     return pd.to_numeric(pd.Series(np.atleast_1d(np.asarray(values, dtype=object))), errors="coerce").to_numpy(dtype="float64")
+
+
+_POLYGONS: dict = {}  # the LSOA polygons of points, per file: read once per process
+
+
+def _point_polygons():
+    """:func:`icsgeo.areas.lsoa_polygons` (``code``, geometry), read once per process and file: the
+    same frame each time, so its spatial index and classified grid are made once too."""
+    from .sources.catalogue import catalogue
+    from .sources.inputs import dataset, input_key
+
+    role = catalogue().role("lsoa_polygons")
+    key = (repr(dataset(role)), str(input_key([role])))
+    if key not in _POLYGONS:
+        _POLYGONS.clear()
+        _POLYGONS[key] = areas.lsoa_polygons()[["code", "geometry"]]
+    return _POLYGONS[key]
 
 
 def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=None, engine: str = "local",
@@ -126,7 +175,7 @@ def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=Non
         raise ValueError("give easting and northing, or lat and lon")
     e, n = np.where(valid, e, np.nan), np.where(valid, n, np.nan)
     la, lo = np.where(valid, la, np.nan), np.where(valid, lo, np.nan)
-    polygons = areas.lsoa_polygons()
+    polygons = _point_polygons()
     if engine == "local":
         located = lsoa_of_points(e, n, polygons=polygons)
     else:
@@ -137,7 +186,10 @@ def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=Non
     status[valid & located["lsoa21_code"].isna().to_numpy()] = "outside_england"
     out = attach(located, geo, status)
     out["postcode"] = None
-    out.loc[out["status"] == "invalid", ["easting", "northing", "lat", "lon"]] = np.nan
+    where = ["easting", "northing", "lat", "lon"]
+    invalid = out["status"].to_numpy() == "invalid"
+    if out[where].iloc[np.flatnonzero(invalid)].notna().to_numpy().any():  # already NaN as made above
+        out.loc[invalid, where] = np.nan
     return out[ANSWER_COLUMNS]
 
 
