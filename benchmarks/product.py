@@ -171,8 +171,10 @@ def main() -> None:
             duck[name] = target
             print(f"{name} join, examples/duckdb_join.py (no icsgeo): {w:.1f} s ({args.rows / w / 1e6:.2f} M rows/s), "
                   f"peak {p:.0f} MB, exit {c} → {w / w_ics:.2f}× icsgeo's time, {p / p_ics:.2f}× its peak", flush=True)
+        # the same icsgeo as `python -m icsgeo` above (which puts the working directory first on the path)
         w_dask, p_dask, c_dask = run([sys.executable, str(Path(__file__).resolve()), "--dask-child", str(src), str(dask_out),
-                                      args.vintage or ""])
+                                      args.vintage or ""], env={"PYTHONPATH": os.pathsep.join(filter(None, [
+                                          os.getcwd(), os.environ.get("PYTHONPATH")]))})
         parts = sorted(dask_out.glob("part-*.parquet"))
         print(f"dask engine (read_parquet → where(engine='dask') → to_parquet, {len(parts)} partitions): {w_dask:.1f} s "
               f"({args.rows / w_dask / 1e6:.2f} M rows/s), peak {p_dask:.0f} MB, exit {c_dask} → {w_dask / w_ics:.2f}× "
