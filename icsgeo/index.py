@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -100,34 +100,31 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
         log.info("index %s: %s (%.1f s)", v.key, steps[i], time.perf_counter() - t0)
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from .answers import attach
     from .tiers import geography
-    from .locate import postcode_table, table_status
+    from .locate import postcode_table_parts
 
-    table = postcode_table()
+    parts = postcode_table_parts(CHUNK)  # built (and cached) now, then read back a chunk at a time
     step(0)
     geo = geography(v.key)
     geo.tiers  # noqa: B018  (build now, for the progress bar)
     step(1)
-    answered = attach(table, geo, table_status(table))
+    pieces = _answered(parts, geo)
     step(2)
-    out = pa.Table.from_pandas(answered[STORED], preserve_index=False)
     meta = {b"icsgeo.vintage": v.key.encode(), b"icsgeo.notes": json.dumps(geo.notes).encode(),
             b"icsgeo.made_from": geo.made_from.encode()}
-    out = out.replace_schema_metadata(meta)
+    schema = pa.schema(_index_fields(pieces), metadata=meta)
+    rows = sum(p.rows for p in pieces)
 
     def write(tmp: Path) -> None:
-        pq.write_table(out, tmp, row_group_size=ROW_GROUP, use_dictionary=True, compression="zstd",
-                       write_statistics=["postcode"])
+        _write_pieces(tmp, pieces, schema)
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, write)
     except OSError as exc:  # a read-only or full cache: answer from memory, build again next time
         log.warning("could not write the index to %s (%s): answering from memory this time", path, exc)
-        _MEMORY[v.key] = out
+        _MEMORY[v.key] = _whole(pieces, schema)
         _NOTES[v.key] = dict(geo.notes)
         if bar is not None:
             bar.close()
@@ -138,8 +135,102 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
     step(3)
     if bar is not None:
         bar.close()
-    log.info("index %s: %d postcodes in %.1f s → %s", v.key, out.num_rows, time.perf_counter() - t0, path)
+    log.info("index %s: %d postcodes in %.1f s → %s", v.key, rows, time.perf_counter() - t0, path)
     return path
+
+
+#: Postcodes answered at a time while the index is built (16 row groups): the answers are joined
+#: and converted a chunk at a time, so the build never holds a pandas frame of every answer.
+CHUNK = 16 * ROW_GROUP
+
+
+class _Piece(NamedTuple):
+    """A chunk of answers, held as Parquet bytes (a fifth of its size in Arrow) until the whole
+    index is written, with its ``schema`` as ``pa.Table.from_pandas`` gave it and ``filled``:
+    whether each column has a value."""
+
+    data: object
+    schema: object
+    filled: list
+    rows: int
+
+    def table(self):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pq.read_table(pa.BufferReader(self.data))
+
+
+def _answered(parts, geo) -> list[_Piece]:
+    """Every postcode of the postcode table, given as consecutive ``parts`` (frames), answered
+    (:func:`icsgeo.answers.attach`) a part at a time, in order: one :class:`_Piece` of the
+    :data:`STORED` columns per part. The answers are those of one ``attach`` of the whole table,
+    row by row; only types may differ between pieces, where a column is empty in one (see
+    :func:`_index_fields`)."""
+    from .answers import attach
+    from .locate import table_status
+
+    return [_piece(attach(part, geo, table_status(part))[STORED]) for part in parts]
+
+
+def _piece(frame) -> _Piece:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    pq.write_table(out, sink, compression="zstd")
+    return _Piece(sink.getvalue(), out.schema, [c.null_count < len(c) for c in out.columns], out.num_rows)
+
+
+def _index_fields(pieces: list[_Piece]) -> list:
+    """The index's fields: each column's type as one ``from_pandas`` of every answer would give it,
+    that is the type of the first piece where the column has a value (a column with no value in a
+    piece may have come out there as null or float), else the first piece's."""
+    import pyarrow as pa
+
+    fields = []
+    for i, name in enumerate(pieces[0].schema.names):
+        typed = [p.schema.types[i] for p in pieces if p.filled[i]]
+        fields.append(pa.field(name, typed[0] if typed else pieces[0].schema.types[i]))
+    return fields
+
+
+def _slices(pieces: list[_Piece], schema, rows: int):
+    """The answers in ``schema``, in order, ``rows`` at a time (the last slice holds the rest):
+    at most one slice and one piece are decoded at once."""
+    import pyarrow as pa
+
+    pending, held, given = [], 0, False
+    for piece in pieces:
+        t = piece.table()
+        pending.append(pa.table([c if c.type == f.type else c.cast(f.type) for c, f in zip(t.columns, schema)], schema=schema))
+        held += t.num_rows
+        while held >= rows:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, rows)
+            given = True
+            pending, held = [whole.slice(rows)], held - rows
+    if held or not given:
+        yield pa.concat_tables(pending)
+
+
+def _write_pieces(path: Path, pieces: list[_Piece], schema, *, row_group: int = ROW_GROUP, groups: int = 16) -> None:
+    """Write the pieces as one Parquet file: row groups of ``row_group`` rows, dictionary pages,
+    zstd, statistics for ``postcode``; ``groups`` row groups at a time, so that only that many rows
+    are ever decoded. The file is the one ``pq.write_table`` of the whole table writes."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(path, schema, use_dictionary=True, compression="zstd", write_statistics=["postcode"]) as writer:
+        for part in _slices(pieces, schema, groups * row_group):
+            writer.write_table(part, row_group_size=row_group)
+
+
+def _whole(pieces: list[_Piece], schema):
+    """The answers as one Arrow table (kept in memory when the cache cannot be written)."""
+    import pyarrow as pa
+
+    return pa.concat_tables(list(_slices(pieces, schema, CHUNK))).combine_chunks()
 
 
 def _readable(path: Path) -> bool:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .postcode import normalise_postcodes
 from .settings import DISPLAY_CRS, WORKING_CRS
-from .sources.cache import cached_frame
+from .sources.cache import cached_frame, cached_parts, cached_rows
 from .sources.catalogue import catalogue
 from .sources.inputs import dataset, input_key, warn_unavailable
 from .sources.read import read
@@ -43,6 +43,7 @@ __all__ = [
     "lsoa_of_points_dask",
     "DIRECTORY_COLUMNS",
     "postcode_table",
+    "postcode_table_parts",
     "combine_postcodes",
     "locate_postcodes",
     "table_status",
@@ -59,6 +60,11 @@ LOCATE_ROLES = ("postcodes", "postcodes_extra", "lsoa_polygons", "lsoa_lookup")
 #: From this many points on, :func:`lsoa_of_points` answers most points from the classified grid of
 #: the polygons (:mod:`icsgeo.grid`, built once and cached by the polygons' bytes).
 GRID_FROM = 100_000
+#: Rows per row group of the cached postcode table: :func:`locate_postcodes` reads only the groups
+#: that can hold the postcodes asked for.
+TABLE_ROW_GROUP = 65_536
+#: Points put in their LSOA at a time while the postcode table is built (:func:`_located`).
+LOCATE_CHUNK = 1 << 19
 #: Held while prepared polygons are tested (see :func:`_point_polygon_pairs`).
 _PREPARED = threading.Lock()
 #: Columns of the postcode table that only a postcode directory fills (null for other sources):
@@ -251,17 +257,24 @@ def postcode_table() -> pd.DataFrame:
     lacks (``source = "postcodes_extra"``: terminated, Welsh, Scottish). Cached as Parquet keyed by the
     files it is built from. See :func:`combine_postcodes`.
     """
-    return cached_frame("postcode-table", input_key(_roles()), _build_postcode_table)
+    return cached_frame("postcode-table", input_key(_roles()), _build_postcode_table, row_group_size=TABLE_ROW_GROUP)
+
+
+def postcode_table_parts(rows: int):
+    """:func:`postcode_table` as consecutive frames of about ``rows`` rows, in order (an iterator),
+    read from the cached table a batch at a time: what reads every postcode without holding them
+    all (the index build). The table is built first when it is not cached."""
+    return cached_parts("postcode-table", input_key(_roles()), _build_postcode_table, rows=rows,
+                        row_group_size=TABLE_ROW_GROUP)
 
 
 def _build_postcode_table() -> pd.DataFrame:
     cat = catalogue()
-    postcodes = read(dataset(cat.role("postcodes")))
     extra = cat.role("postcodes_extra")
-    extra_frame = read(dataset(extra)) if warn_unavailable(extra) is None else None
-    base = areas.lsoa_base()
-    return combine_postcodes(postcodes, extra_frame, polygons=areas.lsoa_polygons(),
-                             lsoas=base[["lsoa21_code", "lad_code"]])
+    # the frames are handed over, not kept here: combine_postcodes lets each go once it is used
+    return combine_postcodes(read(dataset(cat.role("postcodes"))),
+                             read(dataset(extra)) if warn_unavailable(extra) is None else None,
+                             polygons=areas.lsoa_polygons(), lsoas=areas.lsoa_base()[["lsoa21_code", "lad_code"]])
 
 
 def combine_postcodes(postcodes: pd.DataFrame, extra: pd.DataFrame | None = None, *, polygons,
@@ -288,31 +301,66 @@ def combine_postcodes(postcodes: pd.DataFrame, extra: pd.DataFrame | None = None
                               value_set=pa.array(postcodes["postcode"].to_numpy(dtype=object), pa.string()))
         extra = extra[extra["postcode_valid"].to_numpy() & ~in_primary.to_numpy(zero_copy_only=False)]
         parts.append(_table_part(extra, "postcodes_extra", directory=False))
-    idx = pd.concat(parts, ignore_index=True)
+    del postcodes, extra  # what is kept is in the parts: the source frames can go
+    idx = _sorted_rows(parts)  # sorted first: every step below works row by row
     directory_lsoa = idx.pop("directory_lsoa21_code")
-    lsoa = lsoa_of_points(idx["easting"].to_numpy(), idx["northing"].to_numpy(), polygons=polygons,
-                          lsoa_lads=lsoas[["lsoa21_code", "lad_code"]], lad_hint=idx["lad_code"].to_numpy(dtype=object))
+    lsoa = _located(idx, polygons, lsoas[["lsoa21_code", "lad_code"]])
+    del polygons
     _take_directory_lsoas(lsoa, directory_lsoa, lsoas["lsoa21_code"])
+    del directory_lsoa
     new = idx[list(DIRECTORY_COLUMNS)]
     idx = pd.concat([idx.drop(columns=list(DIRECTORY_COLUMNS)), lsoa, new], axis=1)
+    del lsoa, new
     for c in ("postcode", "source", "lad_code", "ward_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code",
               "termination_date", "directory_sicbl_code", "directory_icb_code"):
         idx[c] = idx[c].astype("string")
     idx["terminated"] = idx["terminated"].astype("boolean")
-    return idx.sort_values("postcode", kind="stable").reset_index(drop=True)
+    return idx
+
+
+def _located(rows: pd.DataFrame, polygons, lsoa_lads: pd.DataFrame, chunk: int | None = None) -> pd.DataFrame:
+    """:func:`lsoa_of_points` of the rows' points (checked against their ``lad_code``), ``chunk``
+    points at a time (:data:`LOCATE_CHUNK`): each point's answer is its own, so the answers are
+    those of one call, for a fraction of its memory."""
+    chunk = chunk or LOCATE_CHUNK
+    e, n = rows["easting"].to_numpy(), rows["northing"].to_numpy()
+    lad = rows["lad_code"].to_numpy(dtype=object)
+    parts = [lsoa_of_points(e[start:start + chunk], n[start:start + chunk], polygons=polygons, lsoa_lads=lsoa_lads,
+                            lad_hint=lad[start:start + chunk]) for start in range(0, max(len(e), 1), chunk)]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _sorted_rows(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts one after another, sorted by postcode (stable: equal postcodes keep that order), as
+    ``pd.concat(parts).sort_values("postcode", kind="stable")`` gives them, built a column at a time
+    and emptying ``parts`` as it goes, so that no second copy of the whole table is ever held."""
+    key = pd.concat([p["postcode"] for p in parts], ignore_index=True)
+    order = key.sort_values(kind="stable").index.to_numpy()
+    del key
+    columns = []
+    for c in list(parts[0].columns):
+        whole = pd.concat([p.pop(c) for p in parts], ignore_index=True)
+        columns.append(whole.take(order).reset_index(drop=True))
+        del whole
+    parts.clear()
+    return pd.concat(columns, axis=1)
 
 
 def _table_part(frame: pd.DataFrame, source: str, *, directory: bool = True) -> pd.DataFrame:
     """One source's rows in the postcode table's columns (with the directory's LSOA, for
-    :func:`_take_directory_lsoas`); the extra file contributes locations only."""
-    def col(name):
-        return frame[name] if directory and name in frame else pd.NA
+    :func:`_take_directory_lsoas`); the extra file contributes locations only. Codes are Arrow-backed
+    text already (a column the source lacks is an empty one of the same type), so the sources put
+    together hold no Python objects."""
+    def col(name, dtype="string"):
+        if directory and name in frame:
+            return frame[name].astype(dtype)
+        return pd.Series(pd.NA, index=frame.index, dtype=dtype)
 
     return pd.DataFrame({
         "postcode": frame["postcode"], "source": source, "easting": frame["easting"], "northing": frame["northing"],
         "lat": frame["lat"], "lon": frame["lon"], "has_location": frame["has_location"],
         "lad_code": col("lad_code"), "ward_code": col("ward_code"),
-        "directory_lsoa21_code": col("lsoa21_code"), "terminated": col("terminated"),
+        "directory_lsoa21_code": col("lsoa21_code"), "terminated": col("terminated", "boolean"),
         "termination_date": col("termination_date"), "directory_sicbl_code": col("sicbl_code"),
         "directory_icb_code": col("icb_code"),
     })
@@ -335,7 +383,9 @@ def locate_postcodes(queries) -> pd.DataFrame:
     ``not_found`` (well-formed but unknown, or without a grid reference) or ``invalid``."""
     queries = queries if isinstance(queries, pd.Series) else pd.Series(list(queries), dtype=object)
     pcs = normalise_postcodes(queries.reset_index(drop=True))
-    table = postcode_table()
+    # only the rows asked for are read from the cached table (a few row groups, not 2.6 M rows)
+    table = cached_rows("postcode-table", input_key(_roles()), _build_postcode_table, column="postcode",
+                        values=pcs.dropna().astype(str).unique(), row_group_size=TABLE_ROW_GROUP)
     found = pd.DataFrame({"postcode": pcs.astype("string")}).merge(table, on="postcode", how="left", sort=False)
     status = table_status(found)
     status[pcs.isna().to_numpy()] = "invalid"

@@ -164,11 +164,14 @@ def derived_path(stem: str, key: Any) -> Path:
     return get_settings().cache_dir / "derived" / f"{stem}-{key_digest(key)}.parquet"
 
 
-def cached_frame(stem: str, key: Any, build: Callable[[], T], *, geo: bool = False) -> T:
+def cached_frame(stem: str, key: Any, build: Callable[[], T], *, geo: bool = False,
+                 row_group_size: int | None = None) -> T:
     """Return the layer cached under ``(stem, key)``, building and storing it on a miss.
 
     A cache that cannot be written (read-only folder, full disk) is logged and skipped: the
     answer is still built and returned. A cache file that cannot be read is rebuilt.
+    ``row_group_size``: rows per Parquet row group of the stored file (pyarrow's default when None);
+    small groups let :func:`cached_rows` read only the groups that can hold the rows asked for.
     """
     path = derived_path(stem, key)
     if path.is_file():
@@ -181,10 +184,88 @@ def cached_frame(stem: str, key: Any, build: Callable[[], T], *, geo: bool = Fal
     log.debug("cache miss %s", path.name)
     frame = build()
     try:
-        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))  # type: ignore[attr-defined]
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, row_group_size=row_group_size))  # type: ignore[attr-defined]
     except OSError as exc:
         log.warning("could not write the cache file %s (%s); continuing without caching", path, exc)
     return frame
+
+
+def cached_rows(stem: str, key: Any, build: Callable[[], Any], *, column: str, values, row_group_size: int | None = None):
+    """The rows of the layer cached under ``(stem, key)`` (see :func:`cached_frame`) whose ``column``
+    is one of ``values``, in the layer's order, with the layer's columns and dtypes.
+
+    Only ``column`` is read whole from the stored file, then the row groups holding a match, one at
+    a time, so a few thousand rows of a 2.6 M-row layer cost a few tens of MB, not the layer; on a
+    miss the layer is built and stored first. Without a readable stored file (a cache that cannot
+    be written) the built layer is filtered in memory.
+    """
+    import pyarrow as pa
+
+    wanted = pa.array(list(values), pa.string())
+    path = derived_path(stem, key)
+    if path.is_file():
+        try:
+            return _stored_rows(path, column, wanted)
+        except Exception as exc:  # corrupt or foreign file: rebuilt by cached_frame below
+            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, exc)
+            path.unlink(missing_ok=True)
+    frame = cached_frame(stem, key, build, row_group_size=row_group_size)
+    return frame[frame[column].isin(wanted.to_pylist()).to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+def cached_parts(stem: str, key: Any, build: Callable[[], Any], *, rows: int, row_group_size: int | None = None):
+    """The layer cached under ``(stem, key)`` (see :func:`cached_frame`) as consecutive pandas frames
+    of about ``rows`` rows, in order: an iterator whose frames, put together, are the layer.
+
+    The layer is built and stored first when missing (now, not on the first ``next``); the frames
+    are then read from the stored file a batch at a time, so the whole layer is never held. Without
+    a stored file (a cache that cannot be written) the built layer is sliced instead.
+    """
+    path = derived_path(stem, key)
+    if path.is_file():
+        try:
+            import pyarrow.parquet as pq
+
+            pq.read_metadata(path)
+        except Exception as exc:  # corrupt or foreign file: rebuilt below
+            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, exc)
+            path.unlink(missing_ok=True)
+    if not path.is_file():
+        frame = cached_frame(stem, key, build, row_group_size=row_group_size)
+        if not path.is_file():
+            return (frame.iloc[start:start + rows] for start in range(0, max(len(frame), 1), rows))
+        del frame
+    return _stored_parts(path, rows)
+
+
+def _stored_parts(path: Path, rows: int):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    given = False
+    for batch in pf.iter_batches(batch_size=rows):
+        given = True
+        yield pa.Table.from_batches([batch], schema=pf.schema_arrow).to_pandas()  # the stored pandas dtypes
+    if not given:
+        yield pf.schema_arrow.empty_table().to_pandas()
+
+
+def _stored_rows(path: Path, column: str, wanted):
+    """The rows of a stored (non-geographic) layer whose ``column`` is in ``wanted``, in file order."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    hit = pc.is_in(pf.read(columns=[column]).column(column), value_set=wanted)
+    rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    starts = np.cumsum([0, *(pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups))])
+    group = np.searchsorted(starts, rows, side="right") - 1
+    parts = [pf.read_row_group(g).take(rows[group == g] - starts[g]) for g in np.unique(group)]
+    table = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table()
+    return table.to_pandas()  # the stored pandas metadata gives the layer's own dtypes
 
 
 def _read_parquet(path: Path, geo: bool):
