@@ -79,9 +79,8 @@ def _where_local(postcodes, vintage: str | None, system: str | None, as_at):
 
     queries = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
     queries = queries.reset_index(drop=True)
-    v = vintage
-    chosen = None if system is None else _system(v, system, as_at)
-    geo = chosen.geography if chosen is not None else _geography(v, as_at)
+    chosen = None if system is None else _system(vintage, system, as_at)
+    geo = chosen.geography if chosen is not None else _geography(vintage, as_at)
     if geo.indexed:
         out = _indexed(queries, geo.vintage)
     else:
