@@ -97,10 +97,8 @@ def _canonical(f: pd.DataFrame, entry: Dataset, path: Path) -> pd.DataFrame:
     ``no_location_quality`` (Code-Point's 90, the directories' 9); a latitude when it is within ±90
     (the directories' 99.999999 placeholder is not)."""
     f = _keep_countries(f, entry, path)
-    pc = normalise_postcodes(f["postcode"].astype(object))
     # NSPL keeps legacy non-standard codes (e.g. 'NPT 0AD'): kept, flagged, never matched by a query.
-    f["postcode_valid"] = pc.notna().to_numpy(dtype=bool)
-    f["postcode"] = pc.fillna(f["postcode"]).astype("string")
+    f["postcode_valid"], f["postcode"] = _normalised(f["postcode"])
     if "easting" in f:
         no_loc = entry.get("no_location_quality")
         has = f["easting"].notna() & (f["easting"] > 0)
@@ -121,6 +119,24 @@ def _canonical(f: pd.DataFrame, entry: Dataset, path: Path) -> pd.DataFrame:
         f["easting"], f["northing"] = np.where(hv, np.round(e, 1), np.nan), np.where(hv, np.round(n, 1), np.nan)
     f["has_location"] = has.to_numpy(dtype=bool)
     return f[_FIRST + [c for c in f.columns if c not in _FIRST]]
+
+
+def _normalised(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Whether each postcode is valid, and the postcode in ``pcds`` form (as given when it is not
+    valid), as text. Arrow-backed text stays in Arrow (no Python string per row); other columns go
+    through :func:`icsgeo.postcode.normalise_postcodes`, with the same answers."""
+    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from ...postcode import normalise_arrow
+
+        text = pa.array(raw.array)
+        text = (text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text).cast(pa.string())
+        norm = normalise_arrow(text)
+        return pc.is_valid(norm).to_numpy(zero_copy_only=False), pd.Series(pd.array(pc.coalesce(norm, text), dtype="string"), index=raw.index)
+    norm = normalise_postcodes(raw.astype(object))
+    return norm.notna().to_numpy(dtype=bool), norm.fillna(raw).astype("string")
 
 
 def _keep_countries(f: pd.DataFrame, entry: Dataset, path: Path) -> pd.DataFrame:
