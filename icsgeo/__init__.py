@@ -72,6 +72,7 @@ _LAZY = {
     "export_index": ("product", "export_index"),
     "map_layers": ("maps", "map_layers"),
     "draw": ("maps", "draw"),
+    "explore": ("maps", "explore"),
     "draw_profile": ("maps", "draw_profile"),
     "show_versions": ("versions", "show_versions"),
 }
@@ -112,7 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .product import export_index
     from .tiers import PLACE_COLUMNS, SYSTEM_COLUMNS, Geography, System, geography
     from .index import PostcodeIndex, build_index, index_path, notes, postcode_index
-    from .maps import draw, draw_profile, map_layers
+    from .maps import draw, draw_profile, explore, map_layers
     from .neighbourhoods import neighbourhood_lsoas, neighbourhood_table
     from .postcode import normalise_postcode, normalise_postcodes
     from .settings import Settings, get_settings

@@ -12,7 +12,8 @@ from icsgeo.render import external_references
 pytestmark = pytest.mark.realdata
 
 from tests.test_render import ARTIFACTS  # noqa: E402
-from tests.test_render_browser import MAP, Visit, browser  # noqa: E402,F401  (skips without chromium)
+from tests.test_render_browser import (MAP, Visit, browser, dashed_paths, open_tooltip, shown_labels,  # noqa: E402,F401
+                                       zoom_to)  # (skips without chromium)
 
 PANES = f"""(() => {{ const c = {{}}; {MAP}.eachLayer(l => {{ if (l.feature) {{
     const k = l.options.pane; c[k] = (c[k] || 0) + 1; }} }}); return c; }})()"""
@@ -35,16 +36,50 @@ def test_south_yorkshire_map_is_small_self_contained_and_renders_offline(browser
     _no_remote_assets(out.read_text(encoding="utf-8"))
     expected_nbh = len(geography().system("South Yorkshire").neighbourhoods)
     assert expected_nbh >= 25
+    nb = geography().system("South Yorkshire").neighbourhoods
     v = Visit(browser, out)
     try:
         panes = v.js(PANES)
         assert panes["icsgeo-places"] == 4 and panes["icsgeo-neighbourhoods"] == expected_nbh
-        assert v.js("document.querySelectorAll('.icsgeo-label').length") == 4
+        assert sorted(shown_labels(v, "place")) == ["Barnsley", "Doncaster", "Rotherham", "Sheffield"]
+        # the context layer: local authority borders and names around the system, ward names, in the tree
+        assert v.js("document.querySelectorAll('.leaflet-icsgeo-lads-pane path').length") == 1
+        lads = shown_labels(v, "lad")
+        assert {"Wakefield", "Bassetlaw", "Chesterfield"} <= set(lads) and "Sheffield" not in lads  # not repeated
+        assert v.js("document.querySelectorAll('.icsgeo-label.ward').length") > 100
+        assert v.page.locator(".leaflet-control-layers label", has_text="Local authorities (").locator("input").first.is_checked()
         v.page.wait_for_timeout(200)
         v.page.screenshot(path=str(ARTIFACTS / "syb-browser.png"))
+        # neighbourhood names: none at a county-wide zoom, many in Sheffield close up
+        zoom_to(v, 53.38, -1.47, 8)
+        assert shown_labels(v, "nbh") == []
+        zoom_to(v, 53.38, -1.47, 12)
+        close_up = shown_labels(v, "nbh")
+        assert len(close_up) >= 8 and set(close_up) <= set(nb["pcn_name"])
+        assert len(shown_labels(v, "ward")) >= 10
+        v.page.screenshot(path=str(ARTIFACTS / "syb-browser-z12.png"))
+        # straddles: the footprints that cross a place line are dashed, counted in the key, and
+        # their tooltip gives their places with the residents' shares
+        crossing = nb[nb["pcn_code"].isin(_straddling(nb))]
+        assert len(crossing) == 3 and dashed_paths(v) == 3
+        assert "crosses a place boundary (3)" in v.js("document.querySelector('.icsgeo-legend').textContent")
+        tip = open_tooltip(v, "pcn_code", crossing["pcn_code"].iloc[0])
+        assert re.search(r"(Barnsley|Doncaster|Rotherham|Sheffield) \d+%, (Barnsley|Doncaster|Rotherham|Sheffield) (\d+|<1)%", tip), tip
         v.check_clean()
     finally:
         v.close()
+
+
+def _straddling(nb) -> set[str]:
+    """PCN codes whose LSOAs (in the system) lie in more than one place: computed here from the
+    membership frames, apart from the renderer."""
+    from icsgeo import geography, neighbourhood_lsoas
+
+    g = geography()
+    l = g.system("South Yorkshire").lsoas.merge(neighbourhood_lsoas(g.members, g.method)[["lsoa21_code", "pcn_code"]],
+                                                 on="lsoa21_code")
+    n = l.groupby("pcn_code")["place_code"].nunique()
+    return set(n[n > 1].index) & set(nb["pcn_code"])
 
 
 def test_the_2021_system_draws_five_places_with_bassetlaw(browser, tmp_path, capsys):
@@ -54,7 +89,7 @@ def test_the_2021_system_draws_five_places_with_bassetlaw(browser, tmp_path, cap
     v = Visit(browser, out)
     try:
         assert v.js(PANES)["icsgeo-places"] == 5
-        labels = v.js("[...document.querySelectorAll('.icsgeo-label')].map(e => e.textContent)")
+        labels = v.js("[...document.querySelectorAll('.icsgeo-label.place')].map(e => e.textContent)")
         assert "Bassetlaw" in labels and len(labels) == 5
         v.check_clean()
     finally:
@@ -70,6 +105,21 @@ def test_england_map_within_budget_and_offline(browser, tmp_path):
     try:
         panes = v.js(PANES)
         assert panes["icsgeo-places"] == 106 and panes["icsgeo-system"] == 36
+        # systems named for the overview, in everyday words; places thinned by zoom
+        systems = shown_labels(v, "system")
+        assert len(systems) >= 15 and "South Yorkshire" in systems and not [s for s in systems if "NHS" in s or "Board" in s]
+        national = shown_labels(v, "place")
+        assert len(national) < 30
+        names = v.js("[...document.querySelectorAll('.icsgeo-label.place')].map(e => e.textContent)")
+        assert len(names) == 106 and not [n for n in names if " ICB - " in n]
+        assert {"Newcastle Gateshead", "Sheffield", "Herts Valleys"} <= set(names)
+        assert v.js("document.querySelectorAll('.leaflet-icsgeo-lads-pane path').length") == 1
+        assert v.js("document.querySelector('.icsgeo-inset svg').innerHTML.includes('#1f2a44')") is False  # a light England
+        v.page.screenshot(path=str(ARTIFACTS / "england-browser.png"))
+        zoom_to(v, 52.6, -1.6, 8.5)
+        closer = shown_labels(v, "place")
+        assert len(closer) > len(set(closer) & set(national)) and len(closer) >= 15
+        v.page.screenshot(path=str(ARTIFACTS / "england-browser-z8.png"))
         v.check_clean()
     finally:
         v.close()

@@ -199,9 +199,12 @@ def test_coverage_simplification_keeps_one_shared_border(toy):
 
 def test_one_layer_per_tier_nested_in_the_layer_control(toy_html):
     page = normalise(toy_html)
-    for pane in ("icsgeo-context", "icsgeo-places", "icsgeo-labels", "icsgeo-system", "icsgeo-neighbourhoods", "icsgeo-practices"):
+    for pane in ("icsgeo-context", "icsgeo-places", "icsgeo-system", "icsgeo-neighbourhoods", "icsgeo-practices"):
         assert page.count(f'"pane": "{pane}"') == 1, pane
-    assert page.count("L.geoJson(") == 6
+    assert page.count("L.geoJson(") == 5
+    # names: places and neighbourhoods, each where it fits (a compact layer of its own)
+    assert page.count('icsgeo_labeller("place", 1, "icsgeo-labels", false)') == 1
+    assert page.count('icsgeo_labeller("nbh", 3, "icsgeo-labels", false)') == 1
     tree = page[page.index("L.control.layers.tree("):]
     tree = tree[: tree.index(").addTo(")]
     order = [tree.index(s) for s in ("System", "Places (2)", "Neighbourhoods (3)", "GP practices (4)", "Other systems of England")]
@@ -472,3 +475,152 @@ def test_a_shaded_map_colours_its_tier_by_class_with_a_key(toy, tmp_path):
     assert "IMD 2025 score" in legend and "12.5 – 28.2" in legend and "28.2 – 44.0" in legend
     with pytest.raises(LayerError, match="no 'shade' column"):
         toy_layers(shade=Shade("neighbourhoods", "x"))
+
+
+# --- names where they fit, straddles, the context layer, stable colours ------------------------------------
+
+XSS_LAD = "<iframe src=javascript:alert(8)>"
+XSS_WARD = "Ward <img src=x onerror=alert(9)>"
+
+
+def toy_context(**overrides) -> MapLayers:
+    """The toy ICS with its context layer: two local authorities (one hostile name) reaching beyond
+    the system, two wards; the East neighbourhoods cross the place border (a straddle)."""
+    base = toy_layers()
+    lads = gpd.GeoDataFrame({"code": ["E06000901", "E06000902"], "name": ["Westshire", XSS_LAD]},
+                            geometry=[box(X0 - 60_000, Y0 - 60_000, X0 + 12_000, Y0 + 60_000),
+                                      box(X0 + 12_000, Y0 - 60_000, X0 + 80_000, Y0 + 60_000)], crs="EPSG:27700")
+    wards = gpd.GeoDataFrame({"code": ["E05000901", "E05000902"], "name": ["Riverside", XSS_WARD], "population": [9_000, 8_000],
+                              "room": [2_500.0, 2_000.0]},
+                             geometry=[Point(X0 + 4_000, Y0 + 6_000), Point(X0 + 15_000, Y0 + 6_000)], crs="EPSG:27700")
+    nbh = base.neighbourhoods.assign(place_shares=["West", f"{XSS_PLACE} 92%, West 8%", XSS_PLACE], straddles=[False, True, False])
+    kw = dict(lads=lads, wards=wards, neighbourhoods=nbh)
+    kw.update(overrides)
+    return toy_layers(**kw)
+
+
+def test_label_anchors_sit_inside_with_their_room():
+    from icsgeo.render._layers import label_anchors
+
+    ell = Polygon([(0, 0), (10_000, 0), (10_000, 2_000), (2_000, 2_000), (2_000, 10_000), (0, 10_000)])
+    g = gpd.GeoDataFrame(geometry=[box(0, 0, 10_000, 4_000), ell], crs="EPSG:27700")
+    points, width, height = label_anchors(g)
+    assert points.iloc[0].x == pytest.approx(5_000, abs=50) and points.iloc[0].y == pytest.approx(2_000, abs=50)
+    assert width[0] == pytest.approx(10_000, rel=0.01) and height[0] == pytest.approx(4_000, rel=0.02)
+    assert ell.contains(points.iloc[1]) and 1_000 < height[1] <= 2_000  # the arms are 2 km wide
+    assert 7_000 < width[1] <= 10_000 + 1  # along the lower arm, where the widest circle sits
+
+
+def test_names_are_shown_where_they_fit_with_their_room_in_metres(toy, tmp_path):
+    page = save_map(draw_map(toy), tmp_path / "t.html").read_text(encoding="utf-8")
+    m = re.search(r'icsgeo_labeller\("nbh", 3, "icsgeo-labels", false\);\s*var rows = (\[.*?\]), fs = ', page, re.S)
+    rows = json.loads(m.group(1))
+    assert sorted(r[2] for r in rows) == sorted(["West PCN", XSS_PCN, "South & East PCN"])
+    west = next(r for r in rows if r[2] == "West PCN")
+    assert 8_000 < west[4] <= 10_500 and 5_000 < west[5] <= 12_000  # the West place: about 10 x 12 km
+    assert "data-rw" in page and "icsgeo_declutter" in page and "zoomend overlayadd overlayremove" in page
+
+
+def test_straddling_neighbourhoods_are_dashed_in_the_key_and_their_places_in_the_tooltip(tmp_path):
+    layers = toy_context()
+    page = save_map(draw_map(layers), tmp_path / "s.html").read_text(encoding="utf-8")
+    assert "crosses a place boundary (1)" in page and "Place (residents&#x27; share)" not in page
+    assert "Place (residents' share)" in page
+    assert '"dashArray": "5 4"' in page and page.count('"dashArray": "5 4"') == 1  # one style for the straddler
+    assert json.dumps(f"{XSS_PLACE} 92%, West 8%").replace("<", "\\u003c").replace(">", "\\u003e") in page
+    fig = draw_figure(layers)
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "crossing a place boundary (1)" in legend
+
+
+def test_context_layer_is_in_the_tree_grey_silent_clipped_and_escaped(tmp_path):
+    layers = toy_context()
+    page = normalise(save_map(draw_map(layers), tmp_path / "c.html").read_text(encoding="utf-8"))
+    for payload in (XSS_LAD, XSS_WARD):
+        assert payload not in page
+    tree = page[page.index("L.control.layers.tree("):]
+    tree = tree[: tree.index(").addTo(")]
+    order = [tree.index(s) for s in ("System", "Local authorities (2)", "Ward names (2)", "Other systems of England")]
+    assert order == sorted(order)
+    assert '"pane": "icsgeo-lads"' in page and 'icsgeo_labeller("lad", 4, "icsgeo-context-labels", false)' in page
+    assert 'icsgeo_labeller("ward", 5, "icsgeo-context-labels", false)' in page
+    # the borders are one line layer clipped to the system and its margin: no box round the clip
+    from icsgeo.render._layers import context_extent
+    from icsgeo.render.interactive import _outlines
+
+    lines = _outlines(layers.layer("lads"), context_extent(layers.layer("system").total_bounds), 50.0)
+    x0, y0, x1, y1 = context_extent(layers.layer("system").total_bounds)
+    geom = lines.geometry.iloc[0]
+    assert geom.geom_type in ("LineString", "MultiLineString")
+    assert geom.length == pytest.approx((y1 - y0) + 0, rel=0.01)  # only the border between the two, inside the extent
+    hidden = normalise(save_map(draw_map(layers, show=("system", "places")), tmp_path / "h.html").read_text(encoding="utf-8"))
+    assert "Local authorities (2)" in hidden  # still in the tree, switched off
+
+
+def test_a_map_of_several_systems_names_them_for_the_overview(toy, tmp_path):
+    two = gpd.GeoDataFrame({"code": ["E54000999", "E54000998"], "name": ["NHS Toy ICB", XSS_SYSTEM],
+                            "label": ["Toy", "North <b>"]},
+                           geometry=[toy.system.geometry.iloc[0], box(X0, Y0 + 12_000, X0 + 20_000, Y0 + 30_000)], crs="EPSG:27700")
+    page = save_map(draw_map(toy_layers(system=two)), tmp_path / "two.html").read_text(encoding="utf-8")
+    assert 'icsgeo_labeller("system", 0, "icsgeo-labels", true)' in page
+    assert '"Toy"' in page and "North <b>" not in page and "North \\u003cb\\u003e" in page
+
+
+def test_place_colours_keep_to_the_place_and_give_way_by_size():
+    def places(names_pops):
+        cells = [box(X0 + i * 1000, Y0, X0 + (i + 1) * 1000, Y0 + 1000) for i in range(len(names_pops))]
+        return gpd.GeoDataFrame({"code": [f"P{i}" for i in range(len(cells))], "name": [n for n, _ in names_pops],
+                                 "population": [p for _, p in names_pops]}, geometry=cells, crs="EPSG:27700")
+
+    big = [("Barnsley", 244_573), ("Doncaster", 308_096), ("Rotherham", 265_798), ("Sheffield", 556_510)]
+    four = dict(zip([n for n, _ in big], place_colours(places(big))))
+    five = dict(zip([n for n, _ in big] + ["Bassetlaw"], place_colours(places(big + [("Bassetlaw", 117_801)]))))
+    assert all(five[n] == c for n, c in four.items())  # the smaller newcomer gives way
+    assert len(set(five.values())) == 5
+    shuffled = big[::-1]
+    assert dict(zip([n for n, _ in shuffled], place_colours(places(shuffled)))) == four  # not by position
+
+
+def test_a_custom_system_drawn_over_england_is_not_counted_as_one_of_its_systems(toy):
+    england = toy.england.assign(overlay=False)
+    over = pd.concat([england, toy.system.assign(overlay=True)], ignore_index=True)
+    fig = draw_figure(toy_layers(england=over))
+    texts = [t.get_text() for t in fig.texts]
+    assert any(t.startswith("England, 3 systems") for t in texts), texts
+
+
+def test_the_locator_of_all_england_is_light(toy):
+    from icsgeo.render._layers import SYSTEM_COLOUR
+    from icsgeo.render.interactive import _inset
+
+    every = set(toy.layer("england")["code"])
+    svg, _ = _inset(toy.layer("england"), every, (0, 0, 1, 1))
+    assert SYSTEM_COLOUR not in svg
+    svg, _ = _inset(toy.layer("england"), {"E54000999"}, (0, 0, 1, 1))
+    assert svg.count(f'fill="{SYSTEM_COLOUR}"') == 1
+
+
+def test_a_notebook_shows_the_self_contained_page(toy):
+    import html as _html
+
+    shown = draw_map(toy)._repr_html_()
+    assert shown.startswith("<div") and "srcdoc=" in shown
+    page = _html.unescape(shown.split('srcdoc="', 1)[1].split('" style=', 1)[0])
+    assert external_references(page) == [] and "L.Control.Layers.Tree" in page
+    for payload in PAYLOADS:
+        assert payload not in page
+
+
+def test_place_shares_and_short_names():
+    from icsgeo.maps import place_shares, short_system_name
+
+    lsoas = pd.DataFrame({"pcn": ["A", "A", "A", "B", "C", "C"], "place_code": ["P1", "P2", "P3", "P1", "P1", "P2"],
+                          "population": [9_200, 795, 5, 1_000, 1_000, 1]})
+    out = place_shares(lsoas, "pcn", {"P1": "Sheffield", "P2": "Rotherham", "P3": "Barnsley"})
+    assert out.loc["A", "place_shares"] == "Sheffield 92%, Rotherham 8%, Barnsley <1%" and bool(out.loc["A", "straddles"])
+    assert out.loc["B", "place_shares"] == "Sheffield" and not out.loc["B", "straddles"]
+    assert out.loc["C", "place_shares"] == "Sheffield >99%, Rotherham <1%"
+    assert short_system_name("NHS South Yorkshire Integrated Care Board") == "South Yorkshire"
+    assert short_system_name("Frimley Health and Care ICS") == "Frimley"
+    assert short_system_name("West Yorkshire and Harrogate (Health and Care Partnership)") == "West Yorkshire and Harrogate"
+    assert short_system_name("Devon") == "Devon"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from icsgeo.render import draw_map, save_map
-from tests.test_render import ARTIFACTS, XSS_PCN, XSS_PRACTICE, real_system_layers, toy_layers
+from tests.test_render import (ARTIFACTS, XSS_LAD, XSS_PCN, XSS_PLACE, XSS_PRACTICE, XSS_WARD, real_system_layers, toy_context,
+                               toy_layers)
 
 CHROMIUM = os.environ.get("ICSGEO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -86,6 +87,33 @@ class Visit:
 MAP = "window[document.querySelector('.folium-map').id]"
 
 
+def shown_labels(visit: Visit, kind: str) -> list[str]:
+    """The names of one kind (place, nbh, system, lad, ward…) visible now."""
+    return visit.js(f"[...document.querySelectorAll('.icsgeo-label.{kind}')].filter(e => e.style.visibility !== 'hidden')"
+                    ".map(e => e.textContent)")
+
+
+def zoom_to(visit: Visit, lat: float, lon: float, zoom: float) -> None:
+    visit.js(f"{MAP}.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
+    visit.page.wait_for_timeout(150)
+
+
+def open_tooltip(visit: Visit, prop: str, value: str) -> str:
+    """Open the tooltip of the feature whose ``prop`` is ``value``; its text."""
+    visit.page.evaluate(
+        """([prop, value]) => { let found = null;
+            %s.eachLayer(l => { if (!found && l.feature && l.feature.properties[prop] === value && l.getTooltip && l.getTooltip()) found = l; });
+            found.openTooltip(found.getBounds ? found.getBounds().getCenter() : found.getLatLng()); }""" % MAP,
+        [prop, value],
+    )
+    visit.page.wait_for_selector(".leaflet-tooltip .icsgeo-table")
+    return visit.js("document.querySelector('.leaflet-tooltip').textContent")
+
+
+def dashed_paths(visit: Visit, dash: str = "5 4") -> int:
+    return visit.js(f"document.querySelectorAll('.leaflet-icsgeo-neighbourhoods-pane path[stroke-dasharray=\"{dash}\"]').length")
+
+
 def _feature_point(visit: Visit, prop: str, value: str) -> tuple[float, float]:
     """Page coordinates of a point inside the feature whose ``prop`` is ``value``."""
     return visit.page.evaluate(
@@ -108,7 +136,7 @@ def test_toy_page_renders_offline_and_data_stays_text(browser, tmp_path):
         assert v.polygons() >= n_places + n_nbh + n_prac + 1  # + the system outline
         counts = v.js(f"""(() => {{ const c = {{}}; {MAP}.eachLayer(l => {{ if (l.feature) {{
             const k = l.options.pane; c[k] = (c[k] || 0) + 1; }} }}); return c; }})()""")
-        assert counts == {"icsgeo-context": 2, "icsgeo-places": n_places, "icsgeo-labels": n_places, "icsgeo-system": 1,
+        assert counts == {"icsgeo-context": 2, "icsgeo-places": n_places, "icsgeo-labels": n_places + n_nbh, "icsgeo-system": 1,
                           "icsgeo-neighbourhoods": n_nbh, "icsgeo-practices": n_prac}
         assert v.js("document.title") == layers.title
 
@@ -155,6 +183,37 @@ def test_layer_control_toggles_a_tier(browser, tmp_path):
         v.close()
 
 
+def test_names_by_zoom_context_layer_straddles_and_hostile_names(browser, tmp_path):
+    """The toy ICS with its context: neighbourhood names shown at the opening zoom (they fit) and
+    hidden zoomed out; the local authority borders and names and the ward names drawn, as text; the
+    straddling neighbourhood dashed, in the key, and its places with shares in its tooltip."""
+    layers = toy_context()
+    v = Visit(browser, save_map(draw_map(layers), tmp_path / "ctx.html"))
+    try:
+        # West PCN is the West place itself: its name would sit on the place's, which wins
+        assert sorted(shown_labels(v, "nbh")) == sorted([XSS_PCN, "South & East PCN"]) and "West" in shown_labels(v, "place")
+        assert XSS_LAD in shown_labels(v, "lad") and "Westshire" in shown_labels(v, "lad")
+        assert sorted(shown_labels(v, "ward")) == sorted(["Riverside", XSS_WARD])
+        assert v.js("document.querySelectorAll('.leaflet-icsgeo-lads-pane path').length") == 1
+        assert v.js("getComputedStyle(document.querySelector('.leaflet-icsgeo-lads-pane')).pointerEvents") == "none"
+        assert v.page.locator(".leaflet-control-layers label", has_text="Local authorities (2)").locator("input").first.is_checked()
+        assert dashed_paths(v) == 1
+        assert "crosses a place boundary (1)" in v.js("document.querySelector('.icsgeo-legend').textContent")
+        tip = open_tooltip(v, "pcn_name", XSS_PCN)
+        assert f"{XSS_PLACE} 92%, West 8%" in tip and "Place (residents' share)" in tip
+        zoom_to(v, 53.4, -1.4, 8)  # the toy's neighbourhoods are a few pixels wide here
+        assert shown_labels(v, "nbh") == [] and shown_labels(v, "ward") == []
+        zoom_to(v, 53.4, -1.4, 12)
+        assert len(shown_labels(v, "nbh")) >= 1
+        # switching the context layer off removes its names with it
+        v.page.locator(".leaflet-control-layers label", has_text="Local authorities (2)").locator("input").first.uncheck()
+        assert v.js("document.querySelectorAll('.icsgeo-label.lad').length") == 0
+        assert v.js("document.querySelectorAll('iframe, img[src=\"x\"]').length") == 0
+        v.check_clean()
+    finally:
+        v.close()
+
+
 @pytest.mark.realdata
 def test_real_system_page_in_browser(browser):
     import time
@@ -167,7 +226,7 @@ def test_real_system_page_in_browser(browser):
     try:
         assert time.perf_counter() - t < 15
         assert v.polygons() >= len(layers.layer("places")) + len(layers.layer("neighbourhoods"))
-        assert v.js("document.querySelectorAll('.icsgeo-label').length") == 4
+        assert v.js("document.querySelectorAll('.icsgeo-label.place').length") == 4
         assert "Open Government Licence" in v.js("document.querySelector('.leaflet-control-attribution').textContent")
         assert v.js("document.querySelector('.icsgeo-inset svg path') !== null")
         v.page.wait_for_timeout(200)

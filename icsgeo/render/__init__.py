@@ -14,7 +14,7 @@ the geography was computed. folium, branca, mapclassify, libpysal and matplotlib
 
 from __future__ import annotations
 
-from ._layers import LayerError, MapLayers, Shade
+from ._layers import LayerError, MapLayers, Shade, context_extent
 from ._offline import OfflineAssetError, external_references, shipped_assets
 from .interactive import draw_map, save_map
 from .profile import draw_profile
@@ -23,6 +23,7 @@ from .static import draw_figure
 __all__ = [
     "MapLayers",
     "Shade",
+    "context_extent",
     "draw_map",
     "save_map",
     "draw_figure",

@@ -10,6 +10,7 @@ with ``textContent``, or is HTML-escaped in Python: a practice named ``<script>�
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -21,8 +22,11 @@ import numpy as np
 import shapely
 
 from ..errors import MissingDependencyError
+from ..settings import DISPLAY_CRS
 from ._layers import (
     CONTEXT_FILL,
+    CONTEXT_LINE,
+    CONTEXT_TEXT,
     LOCAL_COLOUR,
     NEIGHBOURHOOD_COLOUR,
     PALETTE,
@@ -30,18 +34,21 @@ from ._layers import (
     SYSTEM_COLOUR,
     TIERS,
     MapLayers,
+    STRADDLE_DASH,
+    WARD_MARGIN,
     auto_tolerance,
+    context_extent,
+    label_anchors,
     shade_classes,
     shade_colours,
     fmt_float,
     fmt_int,
     fmt_str,
-    label_points,
     place_colours,
     simplify,
     to_display,
 )
-from ._offline import inline_assets
+from ._offline import OfflineAssetError, inline_assets
 
 __all__ = ["draw_map", "save_map"]
 
@@ -55,6 +62,26 @@ def _folium():
     except ImportError as e:  # pragma: no cover - exercised only without the extra
         raise MissingDependencyError(f'interactive maps need folium ({e}): pip install "icsgeo[map]"') from e
     return folium
+
+
+@functools.lru_cache(maxsize=1)
+def _map_class():
+    """``folium.Map`` that a notebook shows as the self-contained page (Leaflet and the plugins
+    inlined: no CDN, so it draws on a network that blocks them, or none)."""
+    folium = _folium()
+
+    class IcsgeoMap(folium.Map):
+        def _repr_html_(self, **kwargs) -> str:
+            try:
+                page = inline_assets(self.get_root().render(**kwargs))
+            except OfflineAssetError:  # a plugin icsgeo does not ship was added: the usual folium page
+                return super()._repr_html_(**kwargs)
+            return ('<div style="width:100%;height:640px;">'
+                    f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:100%;border:none;" '
+                    'allowfullscreen webkitallowfullscreen mozallowfullscreen></iframe></div>')
+
+    IcsgeoMap.__name__ = IcsgeoMap.__qualname__ = "IcsgeoMap"
+    return IcsgeoMap
 
 
 def _js(value) -> str:
@@ -87,6 +114,14 @@ _CSS = """
 .icsgeo-label-icon { background: none; border: none; }
 .icsgeo-label { position: absolute; transform: translate(-50%, -50%); white-space: nowrap; font-weight: 650; font-size: 14px;
   color: #1b1b1b; text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff, 0 0 1px #fff; pointer-events: none; }
+.icsgeo-label.system { font-size: 10.5px; font-weight: 700; letter-spacing: .05em; text-transform: uppercase; color: #1f2a44;
+  white-space: normal; width: max-content; max-width: 10em; text-align: center; line-height: 1.1; }
+.icsgeo-label.nbh, .icsgeo-label.local { font-size: 10.5px; font-weight: 600; color: #262626; white-space: normal;
+  width: max-content; max-width: 10em; text-align: center; line-height: 1.1; }
+.icsgeo-label.lad { font-size: 11px; font-weight: 500; font-style: italic; letter-spacing: .05em; color: #6e6e6a;
+  white-space: normal; width: max-content; max-width: 10em; text-align: center; line-height: 1.1; }
+.icsgeo-label.ward { font-size: 10px; font-weight: 400; color: #77776f; white-space: normal; width: max-content;
+  max-width: 8em; text-align: center; line-height: 1.05; }
 .icsgeo-table { border-collapse: collapse; font-size: 12px; }
 .icsgeo-table th { text-align: left; font-weight: 600; color: #555; padding: 1px 10px 1px 0; vertical-align: top; }
 .icsgeo-table td { padding: 1px 0; white-space: nowrap; }
@@ -121,26 +156,45 @@ function icsgeo_bind(kind, rows, opts) {
     if (kind === "popup") { layer.bindPopup(make, opts); } else { layer.bindTooltip(make, opts); }
   };
 }
-function icsgeo_label(feature, latlng) {
-  var s = document.createElement("span");
-  s.className = "icsgeo-label";
-  s.textContent = feature.properties.name;
-  s.setAttribute("data-rank", feature.properties.rank);
-  if (feature.properties.fs) { s.style.fontSize = feature.properties.fs + "px"; }
-  return L.marker(latlng, {icon: L.divIcon({className: "icsgeo-label-icon", html: s, iconSize: null}),
-                           interactive: false, keyboard: false, pane: "icsgeo-labels"});
+function icsgeo_labeller(kind, tier, pane, overview) {
+  // names at their anchors; data-rw / data-rh: the room each has there (metres); data-tier and
+  // data-rank: which wins where two would overlap (the lower tier, then the larger area);
+  // data-overview: a name for the overview, shown until its area is wider than most of the view
+  return function (feature, latlng) {
+    var p = feature.properties, s = document.createElement("span");
+    s.className = "icsgeo-label" + (kind ? " " + kind : "");
+    if (overview) { s.setAttribute("data-overview", "1"); }
+    s.textContent = p.name;
+    s.setAttribute("data-rank", p.rank);
+    s.setAttribute("data-tier", tier);
+    s.setAttribute("data-lat", latlng.lat);
+    if (p.rw) { s.setAttribute("data-rw", p.rw); s.setAttribute("data-rh", p.rh || p.rw); }
+    if (p.fs) { s.style.fontSize = p.fs + "px"; }
+    return L.marker(latlng, {icon: L.divIcon({className: "icsgeo-label-icon", html: s, iconSize: null}),
+                             interactive: false, keyboard: false, pane: pane});
+  };
 }
 function icsgeo_declutter(map) {
-  // hide a place label that would overlap a label of a larger place
+  // show a label only where its area is big enough for it at this zoom (its room, in metres, at the
+  // map's scale), and never over a label of a higher tier or a larger area
   var els = Array.prototype.slice.call(map.getContainer().querySelectorAll(".icsgeo-label"));
-  els.sort(function (a, b) { return (+b.getAttribute("data-rank")) - (+a.getAttribute("data-rank")); });
-  var kept = [];
-  els.forEach(function (el) {
-    el.style.visibility = "visible";
-    var r = el.getBoundingClientRect();
-    var hit = kept.some(function (k) { return !(r.right < k.left || r.left > k.right || r.bottom < k.top || r.top > k.bottom); });
-    if (hit) { el.style.visibility = "hidden"; } else { kept.push(r); }
+  var perMetre = 256 * Math.pow(2, map.getZoom()) / 40075016.686;
+  var items = els.map(function (el) {  // read every box first (visibility does not move them)
+    return {el: el, r: el.getBoundingClientRect(), tier: +el.getAttribute("data-tier"), rank: +el.getAttribute("data-rank"),
+            rw: +el.getAttribute("data-rw"), rh: +el.getAttribute("data-rh"), lat: +el.getAttribute("data-lat"),
+            overview: el.hasAttribute("data-overview")};
   });
+  var view = map.getSize();
+  items.sort(function (a, b) { return (a.tier - b.tier) || (b.rank - a.rank); });
+  var kept = [];
+  items.forEach(function (it) {
+    var ppm = perMetre / Math.cos(it.lat * Math.PI / 180), r = it.r;
+    var fits = !it.rw || (it.overview ? it.rw * ppm <= 0.6 * view.x : (r.width <= it.rw * ppm && r.height <= it.rh * ppm));
+    var hit = fits && kept.some(function (k) { return !(r.right + 2 < k.left || r.left - 2 > k.right || r.bottom + 1 < k.top || r.top - 1 > k.bottom); });
+    it.show = fits && !hit;
+    if (it.show) { kept.push(r); }
+  });
+  items.forEach(function (it) { it.el.style.visibility = it.show ? "visible" : "hidden"; });
 }
 function icsgeo_tip(text) {
   var li = L.DomUtil.create("li", "");
@@ -224,8 +278,9 @@ def _inset(england: gpd.GeoDataFrame, highlight: set[str], system_bounds, width:
         return "".join(parts)
 
     items = []
+    everything = set(e["code"]) <= highlight  # a map of all England: a light England, nothing picked out
     for code, name, geom in zip(e["code"], e["name"], e.geometry):
-        on = code in highlight
+        on = code in highlight and not everything
         fill, stroke = (SYSTEM_COLOUR, "#fff") if on else ("#d4d4d0", "#fff")
         items.append((on, f'<path d="{path(geom)}" fill="{fill}" stroke="{stroke}" stroke-width="0.4">'
                           f"<title>{_esc(name)}</title></path>"))
@@ -304,9 +359,15 @@ def _legend_html(layers: MapLayers, names: list[str], colours: list[str], counts
         label = "Neighbourhoods: PCN footprints" if counts.get("local") else "Neighbourhoods"
         rows.append(f'<div class="row"><span class="sw" style="border:1px solid {NEIGHBOURHOOD_COLOUR}"></span>'
                     f'{label} ({counts["neighbourhoods"]:,})</div>')
+        if counts.get("straddles"):
+            rows.append(f'<div class="row sub icsgeo-straddle-key" style="margin-left:12px"><span class="sw" style="border:2px dashed '
+                        f'{NEIGHBOURHOOD_COLOUR}"></span>crosses a place boundary ({counts["straddles"]:,})</div>')
     if counts.get("practices"):
         rows.append(f'<div class="row"><span class="dot" style="background:{PRACTICE_COLOUR}"></span>'
                     f'GP practices ({counts["practices"]:,})</div>')
+    if counts.get("lads"):
+        rows.append(f'<div class="row"><span class="sw" style="border-bottom:1px solid {CONTEXT_LINE};height:7px"></span>'
+                    f'<span style="color:{CONTEXT_TEXT}"><i>Local authorities</i>' + (", ward names" if counts.get("wards") else "") + "</span></div>")
     if counts.get("context"):
         rows.append(f'<div class="row"><span class="sw" style="background:{CONTEXT_FILL};border:1px solid #fff;'
                     'box-shadow:0 0 0 1px #ccc"></span>Other systems</div>')
@@ -314,6 +375,82 @@ def _legend_html(layers: MapLayers, names: list[str], colours: list[str], counts
 
 
 # --- the public verbs --------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _names_class():
+    """A folium layer of names: one compact JSON array ``[lon, lat, name, rank, room w, room h]`` per
+    name (a third of the bytes of a GeoJSON of points), drawn by ``icsgeo_labeller`` into a feature group."""
+    folium = _folium()
+
+    class Names(folium.FeatureGroup):
+        _template = folium.template.Template(
+            """
+            {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.featureGroup({});
+            (function () {
+              var make = icsgeo_labeller({{ this.kind_js }}, {{ this.tier }}, {{ this.pane_js }}, {{ this.overview_js }});
+              var rows = {{ this.rows_js }}, fs = {{ this.fs_js }};
+              for (var i = 0; i < rows.length; i++) {
+                var r = rows[i], f = {properties: {name: r[2], rank: r[3], rw: r[4], rh: r[5], fs: fs}};
+                var mark = make(f, L.latLng(r[1], r[0]));
+                mark.feature = f;
+                {{ this.get_name() }}.addLayer(mark);
+              }
+            })();
+            {% endmacro %}
+            """
+        )
+
+        def __init__(self, rows, *, name: str, kind: str, tier: int, pane: str, fs: int | None, show: bool, overview: bool):
+            super().__init__(name=name, show=show)
+            self._name = "IcsgeoNames"
+            self.rows_js, self.kind_js, self.pane_js, self.fs_js = _js(rows), _js(kind), _js(pane), _js(fs)
+            self.overview_js = _js(bool(overview))
+            self.tier = int(tier)
+            self.count = len(rows)
+
+    return Names
+
+
+def _label_layer(gdf: gpd.GeoDataFrame, names: list, ranks, *, kind: str, tier: int, name: str,
+                 pane: str = "icsgeo-labels", room=None, fs: int | None = None, show: bool = True, overview: bool = False):
+    """The names ``names`` at ``gdf``'s points (EPSG:27700), drawn by ``icsgeo_labeller``; ``room``:
+    (width, height) in metres, beyond which the page hides a name (None: always shown, clashes
+    permitting); ``overview``: shown instead until the area is wider than most of the view (for
+    systems on a map of England: named at the national zoom, not over their places close up)."""
+    d = gdf.to_crs(DISPLAY_CRS)
+    lon, lat = np.round(d.geometry.x.to_numpy(), 5), np.round(d.geometry.y.to_numpy(), 5)
+    n = len(d)
+    rw = [0] * n if room is None else [int(round(float(v))) for v in room[0]]
+    rh = [0] * n if room is None else [int(round(float(v))) for v in room[1]]
+    rows = [[float(lon[i]), float(lat[i]), names[i], round(float(r), 2), rw[i], rh[i]]
+            for i, r in enumerate(ranks) if names[i]]
+    return _names_class()(rows, name=name, kind=kind, tier=tier, pane=pane, fs=fs, show=show, overview=overview)
+
+
+def _polygon_labels(gdf: gpd.GeoDataFrame, names: list, *, kind: str, tier: int, name: str,
+                    pane: str = "icsgeo-labels", fs: int | None = None, overview: bool = False):
+    """Labels of polygons at :func:`label_anchors`, each shown where it fits, ranked by area."""
+    points, width, height = label_anchors(gdf)
+    return _label_layer(gpd.GeoDataFrame(geometry=points, crs=gdf.crs), names,
+                        [a / 1e6 for a in gdf.area], kind=kind, tier=tier, name=name, pane=pane,
+                        room=(width, height), fs=fs, overview=overview)
+
+
+def _outlines(lads: gpd.GeoDataFrame, extent, tolerance: float) -> gpd.GeoDataFrame:
+    """The local authorities' borders inside ``extent`` as one line layer: each border once, coverage
+    simplified (shared borders stay shared), clipped to the extent (no box drawn round it)."""
+    x0, y0, x1, y1 = extent
+    pad = 4 * tolerance
+    near = lads.clip(shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    near = near[near.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if near.empty:
+        return gpd.GeoDataFrame(geometry=[], crs=lads.crs)
+    simple = simplify(near, tolerance)
+    borders = shapely.union_all(shapely.boundary(simple.geometry.values))
+    borders = shapely.line_merge(shapely.intersection(borders, shapely.box(x0, y0, x1, y1)))
+    return gpd.GeoDataFrame(geometry=[borders], crs=lads.crs)
 
 
 def draw_map(
@@ -333,7 +470,12 @@ def draw_map(
     tolerance : simplification tolerance in metres (default: about 1/4000 of the system's extent).
         Polygon layers are coverage-simplified, so neighbours keep a common border.
     show : the tiers visible when the page opens (default: all); the others can be switched on in
-        the layer control. E.g. ``show=("system", "places")`` for an all-England map.
+        the layer control. E.g. ``show=("system", "places", "context")`` for an all-England map.
+
+    Names are drawn where they fit: each place, neighbourhood, local authority and ward name is
+    shown only at the zooms where its area is wide and tall enough for it, and never over a name of
+    a higher tier (systems, places, local neighbourhoods, PCN neighbourhoods, local authorities,
+    wards) or of a larger area. In a notebook the map shows as the self-contained page.
 
     Examples
     --------
@@ -357,11 +499,13 @@ def draw_map(
     local = layers.layer("local")
     prac = layers.layer("practices")
     england = layers.layer("england")
+    lads = layers.layer("lads")
+    wards = layers.layer("wards")
     sys_codes = set(system["code"])
 
     sys_d = to_display(simplify(system, tol))
     w, so, ea, no = (float(v) for v in sys_d.total_bounds)
-    m = folium.Map(
+    m = _map_class()(
         location=[(so + no) / 2, (w + ea) / 2],
         zoom_start=9,
         tiles=tiles,
@@ -374,9 +518,10 @@ def draw_map(
     root.header.add_child(Element(_HELPERS), name="icsgeo_helpers")
     root.title = _esc(layers.title)  # branca writes the <title> unescaped
 
-    panes = {"context": 380, "places": 400, "neighbourhoods": 410, "local": 415, "system": 420, "practices": 440, "labels": 450}
+    panes = {"context": 380, "lads": 390, "places": 400, "neighbourhoods": 410, "local": 415, "system": 420, "practices": 440,
+             "context-labels": 445, "labels": 450}
     for name, z in panes.items():
-        folium.map.CustomPane(f"icsgeo-{name}", z_index=z, pointer_events=name not in ("context", "labels")).add_to(m)
+        folium.map.CustomPane(f"icsgeo-{name}", z_index=z, pointer_events=name not in ("context", "lads", "context-labels", "labels")).add_to(m)
 
     counts: dict[str, int] = {}
     search_layers = []
@@ -395,7 +540,8 @@ def draw_map(
     # context: the other systems of England, grey and silent
     context_layer = None
     if england is not None:
-        ctx = england[~england["code"].isin(sys_codes)]
+        national = england[~england["overlay"].fillna(False).astype(bool)] if "overlay" in england else england
+        ctx = national[~national["code"].isin(sys_codes)]
         if len(ctx):
             ctx_d = to_display(simplify(ctx, max(tol, 250.0)))
             counts["context"] = len(ctx_d)
@@ -407,7 +553,43 @@ def draw_map(
                 pane="icsgeo-context",
             ).add_to(m)
 
-    # places: filled, labelled
+    # the names the map writes on places and systems (a local authority of the same name is not repeated)
+    place_labels = [fmt_str(v) for v in places["name"]] if places is not None else []
+    sys_labels = [fmt_str(v) for v in (system["label"] if "label" in system.columns else system["name"])]
+    written = {str(n).casefold() for n in place_labels + (sys_labels if len(system) > 1 else []) if n}
+
+    # context: local authority borders and names, ward names (from the data: no tiles needed)
+    lad_group = ward_layer = None
+    extent = context_extent(system.total_bounds)
+    if lads is not None and len(lads):
+        lines = _outlines(lads, extent, max(2 * tol, 50.0))  # context: coarser than the tiers drawn over it
+        if len(lines) and not lines.geometry.iloc[0].is_empty:
+            lad_group = folium.FeatureGroup(name="Local authorities", show="context" in visible).add_to(m)
+            folium.GeoJson(
+                _collection(to_display(lines, decimals=4), {}),
+                name="Local authority borders",
+                style_function=lambda f: {"color": CONTEXT_LINE, "weight": 1, "opacity": 0.9, "fill": False},
+                interactive=False,
+                pane="icsgeo-lads",
+            ).add_to(lad_group)
+            shown = lads.clip(shapely.box(*extent))
+            shown = shown[shown.geom_type.isin(["Polygon", "MultiPolygon"]) & ~shown["name"].astype(str).str.casefold().isin(written)]
+            if len(shown):
+                _polygon_labels(shown.reset_index(drop=True), [fmt_str(v) for v in shown["name"]], kind="lad", tier=4,
+                                name="Local authority names", pane="icsgeo-context-labels").add_to(lad_group)
+            counts["lads"] = int(lads.intersects(shapely.box(*extent)).sum())
+    if wards is not None and len(wards):
+        inside = wards[wards.within(shapely.box(*context_extent(system.total_bounds, **WARD_MARGIN)))].reset_index(drop=True)
+        if len(inside):
+            room = inside["room"].to_numpy(dtype="float64") if "room" in inside else None
+            ranks = inside["population"] if "population" in inside else [0] * len(inside)
+            ward_layer = _label_layer(inside, [fmt_str(v) for v in inside["name"]], ranks, kind="ward", tier=5,
+                                      name="Ward names", pane="icsgeo-context-labels",
+                                      room=None if room is None else (room, room * 0.6), show="context" in visible)
+            ward_layer.add_to(m)
+            counts["wards"] = len(inside)
+
+    # places: filled, labelled where they fit
     names, colours = [], []
     places_group = None
     if places is not None and len(places):
@@ -421,71 +603,81 @@ def draw_map(
         if by_class is not None:
             fill = by_class
         places_group = folium.FeatureGroup(name="Places", show="places" in visible).add_to(m)
+        rows = [["Place", "name"], ["Sub-ICB Location", "official_name"], ["Code", "code"]]
         places_geo = folium.GeoJson(
-            _collection(p_d, _props(name=names, code=codes, shade=_column(p_d, "shade", fmt_float),
-                                    search=_search_labels(names, codes, "place"))),
+            _collection(p_d, _props(name=names, official_name=_column(p_d, "official_name"), code=codes,
+                                    shade=_column(p_d, "shade", fmt_float), search=_search_labels(names, codes, "place"))),
             name="Places (areas)",
             style_function=lambda f: {"color": "#ffffff", "weight": 1.5, "fillColor": fill.get(f["id"], PALETTE[0]),
                                       "fillOpacity": 0.62 if by_class is None else 0.85},
             highlight_function=lambda f: {"fillOpacity": 0.8, "weight": 2.5},
-            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js([["Place", "name"], ["Code", "code"]] + ([[shade.label, "shade"]] if by_class is not None else []))}, {{sticky: true}})'),
+            on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows + ([[shade.label, "shade"]] if by_class is not None else []))}, {{sticky: true}})'),
             pane="icsgeo-places",
         ).add_to(places_group)
-        anchors = to_display(gpd.GeoDataFrame(geometry=label_points(places), crs=places.crs))
-        folium.GeoJson(
-            _collection(anchors, _props(name=[fmt_str(v) for v in places["name"]], rank=[round(a / 1e6, 1) for a in places.area],
-                                        fs=[11] * len(places) if len(places) > 20 else None)),
-            name="Place names",
-            pointToLayer=JsCode("icsgeo_label"),
-            interactive=False,
-            pane="icsgeo-labels",
-        ).add_to(places_group)
+        _polygon_labels(places, [fmt_str(v) for v in places["name"]], kind="place", tier=1, name="Place names",
+                        fs=11 if len(places) > 20 else None).add_to(places_group)
         counts["places"] = len(p_d)
         search_layers.append((places_geo, places_group))
 
-    # system outline(s), bold, above the places
-    sys_names = _column(sys_d, "name")
+    # system outline(s), bold, above the places; named where there are several
     sys_layer = folium.GeoJson(
-        _collection(sys_d, _props(name=sys_names, code=_column(sys_d, "code"),
-                                  search=_search_labels(sys_names, _column(sys_d, "code"), "system"))),
+        _collection(sys_d, _props(name=_column(sys_d, "name"), code=_column(sys_d, "code"),
+                                  search=_search_labels(_column(sys_d, "name"), _column(sys_d, "code"), "system"))),
         name="System",
         show="system" in visible,
         style_function=lambda f: {"color": SYSTEM_COLOUR, "weight": 3.5, "opacity": 0.95, "fill": False},
         highlight_function=lambda f: {"weight": 5},
         on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js([["System", "name"], ["Code", "code"]])}, {{sticky: true}})'),
         pane="icsgeo-system",
-    ).add_to(m)
-    search_layers.insert(0, (sys_layer, sys_layer))
+    )
+    sys_group = sys_layer
+    if len(system) > 1:
+        sys_group = folium.FeatureGroup(name="Systems", show="system" in visible).add_to(m)
+        sys_layer.add_to(sys_group)
+        _polygon_labels(system, sys_labels, kind="system", tier=0, name="System names", overview=True).add_to(sys_group)
+    else:
+        sys_layer.add_to(m)
+    search_layers.insert(0, (sys_layer, sys_group))
 
-    # neighbourhood footprints: thin outlines, a tooltip with how each was made
-    nbh_layer = None
+    # neighbourhood footprints: thin outlines (dashed where they cross a place boundary), a tooltip
+    # with their place(s) and how each was made, names where they fit
+    nbh_group = None
     if nbh is not None and len(nbh):
-        n_d = to_display(simplify(nbh, tol))
+        n27 = simplify(nbh, tol)
+        n_d = to_display(n27)
         n_names, n_codes = _column(n_d, "pcn_name"), _column(n_d, "pcn_code")
+        place = _column(n_d, "place_shares") or _column(n_d, "place_name")
+        crossing = [bool(v) for v in n_d["straddles"].fillna(False)] if "straddles" in n_d.columns else [False] * len(n_d)
         props = _props(
-            pcn_name=n_names, pcn_code=n_codes, practices=_column(n_d, "practices", fmt_int),
+            pcn_name=n_names, pcn_code=n_codes, place=place, practices=_column(n_d, "practices", fmt_int),
             registered_patients=_column(n_d, "registered_patients", fmt_int), method=_column(n_d, "method"),
             confidence=_column(n_d, "confidence", fmt_float), search=_search_labels(n_names, n_codes, "neighbourhood"),
         )
-        rows = [["Neighbourhood", "pcn_name"], ["PCN code", "pcn_code"], ["Practices", "practices"],
+        rows = [["Neighbourhood", "pcn_name"], ["PCN code", "pcn_code"],
+                ["Place" + (" (residents' share)" if any(crossing) else ""), "place"], ["Practices", "practices"],
                 ["Registered patients", "registered_patients"], ["Footprint method", "method"], ["Confidence", "confidence"]]
-        nbh_fill = shaded("neighbourhoods", simplify(nbh, tol))
+        nbh_fill = shaded("neighbourhoods", n27)
         if nbh_fill is not None:
             props["shade"] = _column(n_d, "shade", fmt_float)
             rows.append([shade.label, "shade"])
-        nbh_layer = folium.GeoJson(
+        dashed = {i for i, c in enumerate(crossing) if c}
+        nbh_group = folium.FeatureGroup(name="Neighbourhoods", show="neighbourhoods" in visible).add_to(m)
+        nbh_geo = folium.GeoJson(
             _collection(n_d, props),
-            name="Neighbourhoods",
-            show="neighbourhoods" in visible,
-            style_function=lambda f: {"color": NEIGHBOURHOOD_COLOUR, "weight": 1, "opacity": 0.9, "fill": True,
+            name="Neighbourhoods (areas)",
+            style_function=lambda f: {"color": NEIGHBOURHOOD_COLOUR, "weight": 2 if f["id"] in dashed else 1, "opacity": 0.9,
+                                      "fill": True, "dashArray": STRADDLE_DASH if f["id"] in dashed else None,
                                       "fillOpacity": 0 if nbh_fill is None else 0.8,
                                       "fillColor": (nbh_fill or {}).get(f["id"], NEIGHBOURHOOD_COLOUR)},
             highlight_function=lambda f: {"weight": 3, "color": "#000000", "fillOpacity": 0.12, "fillColor": "#000000"},
             on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows)}, {{sticky: true}})'),
             pane="icsgeo-neighbourhoods",
-        ).add_to(m)
+        ).add_to(nbh_group)
+        _polygon_labels(nbh, [fmt_str(v) for v in nbh["pcn_name"]], kind="nbh", tier=3,
+                        name="Neighbourhood names").add_to(nbh_group)
         counts["neighbourhoods"] = len(n_d)
-        search_layers.append((nbh_layer, nbh_layer))
+        counts["straddles"] = len(dashed)
+        search_layers.append((nbh_geo, nbh_group))
 
     # the system's own neighbourhoods (a local definition): bold outlines, labelled where they fit
     local_group = None
@@ -494,11 +686,12 @@ def draw_map(
         l_d = to_display(l27)
         l_names, l_codes = _column(l_d, "name"), _column(l_d, "code")
         straddle = _column(l_d, "straddles")
+        across = _column(l_d, "place_shares") or _column(l_d, "places")
         props = _props(name=l_names, code=l_codes, place=_column(l_d, "place_name"), places=_column(l_d, "places"),
                        population=_column(l_d, "population", fmt_int),
                        registered_patients=_column(l_d, "registered_patients", fmt_int), method=_column(l_d, "method"),
                        straddles=[("yes: " + (p or "")) if s in ("True", "true") else None for s, p in
-                                  zip(straddle or [None] * len(l_d), _column(l_d, "places") or [None] * len(l_d))],
+                                  zip(straddle or [None] * len(l_d), across or [None] * len(l_d))],
                        search=_search_labels(l_names, l_codes, "local neighbourhood"))
         rows = [["Neighbourhood (local)", "name"], ["Code", "code"], ["Place", "place"], ["Straddles places", "straddles"],
                 ["Residents (Census 2021)", "population"], ["Registered patients", "registered_patients"],
@@ -518,15 +711,8 @@ def draw_map(
             on_each_feature=JsCode(f'icsgeo_bind("tooltip", {_js(rows)}, {{sticky: true}})'),
             pane="icsgeo-local",
         ).add_to(local_group)
-        anchors = to_display(gpd.GeoDataFrame(geometry=label_points(local), crs=local.crs))
-        folium.GeoJson(
-            _collection(anchors, _props(name=[fmt_str(v) for v in local["name"]], rank=[round(a / 1e6, 1) for a in local.area],
-                                        fs=[10] * len(local))),
-            name="Local neighbourhood names",
-            pointToLayer=JsCode("icsgeo_label"),
-            interactive=False,
-            pane="icsgeo-labels",
-        ).add_to(local_group)
+        _polygon_labels(local, [fmt_str(v) for v in local["name"]], kind="local", tier=2,
+                        name="Local neighbourhood names").add_to(local_group)
         counts["local"] = len(l_d)
         search_layers.append((local_geo, local_group))
 
@@ -556,14 +742,14 @@ def draw_map(
         counts["practices"] = len(r_d)
         search_layers.append((prac_layer, prac_layer))
 
-    # layer control: system › places › neighbourhoods › practices
+    # layer control: system › places › neighbourhoods › practices; then the context
     sys_label = f"<b>System</b>: {_esc(system['name'].iloc[0])}" if len(system) == 1 else f"<b>Systems</b> ({len(system)})"
     node: dict | None = None
     for label, layer in reversed([
-        (sys_label, sys_layer),
+        (sys_label, sys_group),
         (f"Places ({counts.get('places', 0)})", places_group),
         (f"Local neighbourhoods ({counts.get('local', 0):,})", local_group),
-        (f"Neighbourhoods{': PCNs' if local_group is not None else ''} ({counts.get('neighbourhoods', 0):,})", nbh_layer),
+        (f"Neighbourhoods{': PCNs' if local_group is not None else ''} ({counts.get('neighbourhoods', 0):,})", nbh_group),
         (f"GP practices ({counts.get('practices', 0):,})", prac_layer),
     ]):
         if layer is None:
@@ -573,6 +759,10 @@ def draw_map(
             new["children"] = [node]
         node = new
     overlay = [node]
+    if lad_group is not None:
+        overlay.append({"label": f"Local authorities ({counts['lads']:,})", "layer": lad_group})
+    if ward_layer is not None:
+        overlay.append({"label": f"Ward names ({counts['wards']:,})", "layer": ward_layer})
     if context_layer is not None:
         overlay.append({"label": "Other systems of England", "layer": context_layer})
     TreeLayerControl(overlay_tree=overlay, closed_symbol="&#9656;", opened_symbol="&#9662;", collapsed=False,
@@ -654,7 +844,7 @@ def draw_map(
   legend.addTo(map);
   if (map.attributionControl) {{ map.attributionControl.addAttribution({_js(_esc(layers.attribution))}); }}
   var declutter = function () {{ icsgeo_declutter(map); }};
-  map.on("zoomend overlayadd", declutter);
+  map.on("zoomend overlayadd overlayremove", declutter);
   // fit the system, keeping clear of the legend where the window is wide enough to afford it
   var size = map.getSize(), lw = legend.getContainer().offsetWidth;
   var wide = size.x > 3.5 * lw;

@@ -32,6 +32,8 @@ __all__ = ["draw_figure"]
 _ACCENT = "#d7301f"
 _INK = "#1b1b1b"
 _MUTED = "#555555"
+#: The dash of a neighbourhood that crosses a place boundary (as the page's ``STRADDLE_DASH``).
+_STRADDLE_LINE = (0, (3.5, 2.5))
 
 
 def _mpl():
@@ -184,10 +186,16 @@ def draw_figure(
             if shade is not None and shade.tier == tier and layer is not None and len(layer):
                 q = simplify(layer, tol)
                 q.plot(ax=ax, color=shaded(q), alpha=0.85, edgecolor="white", linewidth=0.3, zorder=2.5)
+        crossing = 0
         if nbh is not None and len(nbh):
             n = simplify(nbh, tol)
             n.boundary.plot(ax=ax, color=NEIGHBOURHOOD_COLOUR, linewidth=0.3 if local is not None else 0.45,
                             alpha=0.6 if local is not None else 0.85, zorder=3)
+            if "straddles" in n.columns:  # footprints that cross a place boundary: dashed, a little heavier
+                across = n[n["straddles"].fillna(False).astype(bool)]
+                crossing = len(across)
+                if crossing:
+                    across.boundary.plot(ax=ax, color="#111111", linewidth=1.3, linestyle=_STRADDLE_LINE, zorder=3.5)
         if local is not None and len(local):
             simplify(local, tol).boundary.plot(ax=ax, color=LOCAL_COLOUR, linewidth=1.1, linestyle=(0, (4, 2)), zorder=4)
         system.boundary.plot(ax=ax, color=SYSTEM_COLOUR, linewidth=2.4, zorder=5)
@@ -242,7 +250,8 @@ def draw_figure(
             for ya, yb in ((ext[3], 1.0), (ext[1], 0.0)):
                 fig.add_artist(ConnectionPatch(xyA=(ext[2], ya), coordsA=lax.transData, xyB=(0.0, yb),
                                                coordsB=ax.transAxes, color="#b0b0b0", linewidth=0.7, zorder=0))
-            n_sys = len(england)
+            # a custom system drawn over the systems of its vintage is not one of England's systems
+            n_sys = int((~england["overlay"].fillna(False).astype(bool)).sum()) if "overlay" in england else len(england)
             what = system["name"].iloc[0] if len(system) == 1 else f"{len(system)} systems"
             fig.text(loc_box[0], loc_box[1] - 0.012, _plain(textwrap.fill(f"England, {n_sys} systems: {what} highlighted", 48)),
                      fontsize=8.5, color=_MUTED, va="top")
@@ -270,6 +279,9 @@ def draw_figure(
         if nbh is not None and len(nbh):
             label = "PCN footprints" if local is not None and len(local) else "Neighbourhoods"
             handles.append(Line2D([], [], color=NEIGHBOURHOOD_COLOUR, lw=0.8, label=f"{label} ({len(nbh)})"))
+            if crossing:
+                handles.append(Line2D([], [], color="#111111", lw=1.3, ls=_STRADDLE_LINE,
+                                      label=f"crossing a place boundary ({crossing})"))
         if prac is not None and len(prac):
             handles.append(Line2D([], [], ls="none", marker="o", markersize=4, markerfacecolor=PRACTICE_COLOUR,
                                   markeredgecolor="white", label=f"GP practices ({len(prac)})"))
