@@ -197,7 +197,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
     opts = {"vintage": args.vintage, "system": args.system, "as_at": args.as_at}
     if args.input:
         if not args.output:
-            raise UsageError("--input needs --output (a .csv or .parquet file)")
+            raise UsageError("--input needs --output (a .csv, .parquet, .xlsx, .gpkg or .geojson file)")
         points = None
         if args.easting_column or args.northing_column:
             if not (args.easting_column and args.northing_column):
@@ -472,13 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--lon", type=float)
     w.add_argument("--easting", type=float)
     w.add_argument("--northing", type=float)
-    w.add_argument("--input", metavar="FILE", help="a .csv or .parquet file to answer row by row")
-    w.add_argument("--column", default="postcode", help="the postcode column of --input (default: postcode)")
+    w.add_argument("--input", metavar="FILE", help="a .csv, .parquet or .xlsx file (its first sheet) to answer row by row")
+    w.add_argument("--column", default="postcode", help="the postcode column of --input, in any case (default: postcode)")
     w.add_argument("--lat-column")
     w.add_argument("--lon-column")
     w.add_argument("--easting-column")
     w.add_argument("--northing-column")
-    w.add_argument("--output", metavar="FILE", help="where --input's answers go (.csv or .parquet)")
+    w.add_argument("--output", metavar="FILE", help="where --input's answers go: .csv, .parquet, .xlsx, or .gpkg/.geojson (a point each)")
     w.set_defaults(func=_cmd_where)
 
     s = sub.add_parser("systems", help="the systems (ICBs, or STPs in 2021) of a vintage")
@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("practices", help="every practice with its tiers, location and flags")
     vintage_opts(pr)
     pr.add_argument("--system", help="only the practices located in this system (as `map` takes it)")
-    pr.add_argument("--output", metavar="FILE", help=".csv or .parquet")
+    pr.add_argument("--output", metavar="FILE", help=".csv, .parquet or .xlsx")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_practices)
 
@@ -529,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog='example: icsgeo profile "South Yorkshire" --png sy-profile.png')
     pf.add_argument("system", metavar="SYSTEM", help="a name fragment, GSS/ODS code, definition id or definition file")
     vintage_opts(pf)
-    pf.add_argument("--output", metavar="FILE", help="write the table (.csv or .parquet)")
+    pf.add_argument("--output", metavar="FILE", help="write the table (.csv, .parquet or .xlsx)")
     pf.add_argument("--png", metavar="FILE.png", help="a chart: residents against the bands, coloured by IMD")
     pf.add_argument("--json", action="store_true", help="print the table as JSON")
     pf.set_defaults(func=_cmd_profile)
