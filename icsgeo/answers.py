@@ -27,6 +27,23 @@ _TIER_COLUMNS = ["lsoa_name", "local_neighbourhood_code", "local_neighbourhood_n
                  "sicbl_code", "sicbl_ods_code", "sicbl_name"]  # fmt: skip
 
 
+#: From this many rows on, independent steps run on a second thread (PROJ and Arrow release the GIL).
+_THREADS_FROM = 200_000
+
+
+def _meanwhile(func, *args):
+    """``func(*args)`` started on another thread when the inputs are large; returns a callable that
+    waits for the result (or, for small inputs, computes it then)."""
+    if len(args[0]) < _THREADS_FROM:
+        return lambda: func(*args)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(func, *args)
+    pool.shutdown(wait=False)
+    return future.result
+
+
 def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.DataFrame:
     """Join located rows (``lsoa21_code``, optional ``lad_code``) to the geography's tiers and finish
     the status: ``outside_england`` for a location outside England, ``outside_system`` for an
@@ -51,14 +68,23 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
     by_point = geo.local_polygons is not None and "easting" in located
     keep_tiers = np.isin(status, ["ok", "terminated"])
     keep_outside = keep_tiers | (status == "outside_system")
-    picked = {}
-    for c in tiers.columns.drop("lsoa21_code"):
-        take = row
-        if c in _TIER_COLUMNS and not by_point:  # masked here, as _mask_tiers would
-            keep = keep_outside if c in KEPT_OUTSIDE_SYSTEM else keep_tiers
-            if not keep.all():
-                take = np.where(keep, row, -1)
-        picked[c] = tiers[c].array.take(take, allow_fill=True)
+    takes = {"all": row}
+    if not by_point:  # the tier columns' rows without tiers taken as missing, as _mask_tiers would mask them
+        takes["tiers"] = row if keep_tiers.all() else np.where(keep_tiers, row, -1)
+        takes["kept"] = row if keep_outside.all() else np.where(keep_outside, row, -1)
+
+    def take(c):
+        which = "all" if by_point or c not in _TIER_COLUMNS else "kept" if c in KEPT_OUTSIDE_SYSTEM else "tiers"
+        return tiers[c].array.take(takes[which], allow_fill=True)
+
+    columns = list(tiers.columns.drop("lsoa21_code"))
+    if len(row) >= _THREADS_FROM:  # Arrow's take releases the GIL: two columns at a time
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            picked = dict(zip(columns, pool.map(take, columns)))
+    else:
+        picked = {c: take(c) for c in columns}
     out = pd.concat([located.reset_index(drop=True), pd.DataFrame(picked)], axis=1)
     # The LAD: the official one given with the postcode, else the LSOA's (newest code vintage).
     lad = out["lad_code"] if "lad_code" in out else pd.Series(pd.NA, index=out.index)
@@ -163,10 +189,11 @@ def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=Non
     in order; a point that is not a number or not in Great Britain's range is ``invalid``."""
     if engine not in ("local", "dask"):
         raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
+    latlon = None
     if easting is not None and northing is not None:
         e, n = _numbers(easting), _numbers(northing)
         valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e <= 700_000) & (n >= 0) & (n <= 1_300_000)
-        la, lo = to_latlon(e, n)
+        latlon = _meanwhile(to_latlon, e, n)  # PROJ runs without the GIL: alongside the LSOAs
     elif lat is not None and lon is not None:
         la, lo = _numbers(lat), _numbers(lon)
         valid = np.isfinite(la) & np.isfinite(lo) & (la >= 49) & (la <= 61) & (lo >= -9) & (lo <= 3)
@@ -174,20 +201,22 @@ def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=Non
     else:
         raise ValueError("give easting and northing, or lat and lon")
     e, n = np.where(valid, e, np.nan), np.where(valid, n, np.nan)
-    la, lo = np.where(valid, la, np.nan), np.where(valid, lo, np.nan)
     polygons = _point_polygons()
     if engine == "local":
         located = lsoa_of_points(e, n, polygons=polygons)
     else:
         located = lsoa_of_points_dask(e, n, polygons=polygons, npartitions=npartitions)
+    if latlon is not None:
+        la, lo = latlon()
+    la, lo = np.where(valid, la, np.nan), np.where(valid, lo, np.nan)
     located["easting"], located["northing"] = np.round(e, 1), np.round(n, 1)
     located["lat"], located["lon"] = np.round(la, 6), np.round(lo, 6)
-    status = np.where(valid, "ok", "invalid").astype(object)
+    status = np.array(["invalid", "ok"], dtype=object)[valid.astype(np.intp)]
     status[valid & located["lsoa21_code"].isna().to_numpy()] = "outside_england"
     out = attach(located, geo, status)
     out["postcode"] = None
     where = ["easting", "northing", "lat", "lon"]
-    invalid = out["status"].to_numpy() == "invalid"
+    invalid = ~valid  # attach leaves invalid answers invalid and makes no others
     if out[where].iloc[np.flatnonzero(invalid)].notna().to_numpy().any():  # already NaN as made above
         out.loc[invalid, where] = np.nan
     return out[ANSWER_COLUMNS]

@@ -51,16 +51,17 @@ log = logging.getLogger("icsgeo")
 
 #: Cell size in metres (a power of two): see the README's national-scale section for the measured
 #: trade-off between build time, the share of points it answers and memory.
-CELL_M = 64.0
+CELL_M = 32.0
 #: Cells per block side (a power of two).
 BLOCK = 8
 #: The answer of a cell in no polygon.
 OUTSIDE = -1
 #: The answer of a cell whose points need the polygon test.
 TEST = -2
-_FORMAT = 1
-_CHUNK = 250_000  # ring coordinates (and cells) marked at a time
-_U16_OUTSIDE, _U16_TEST = 0xFFFF, 0xFFFE
+_FORMAT = 2
+_CHUNK = 64_000  # ring coordinates (and cells) marked at a time
+#: The most polygons a refined block names (4-bit codes; 0 and 1 are outside and test).
+PALETTE = 14
 
 #: ``pairs(x, y) -> (point, polygon)``: the polygon test, as in :func:`icsgeo.locate.lsoa_of_points`.
 PairsTest = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
@@ -70,25 +71,29 @@ class PolygonGrid:
     """The classified grid of a sequence of polygons (see the module's docstring).
 
     ``coarse``: one ``int32`` per block (``ny, nx``): a polygon's row, :data:`OUTSIDE`,
-    :data:`TEST`, or ``-3 - k`` for a block whose cells are ``cells[k]`` (``B x B``: ``uint16``
-    with 0xFFFF outside and 0xFFFE to test when there are fewer than 65,534 polygons, else
-    ``int32`` coded as the coarse table). ``origin``: the south-west corner of block (0, 0).
+    :data:`TEST`, or ``-3 - k`` for the ``k``-th refined block. A refined block's cells are 4-bit
+    codes, two to a byte (``codes[k]``: ``B x B/2``): 0 outside, 1 to test, ``2 + i`` the block's
+    ``i``-th polygon, ``palette[starts[k] + i]`` (at most :data:`PALETTE` a block; a cell of any
+    further polygon is left to the test). ``origin``: the south-west corner of block (0, 0).
     """
 
     def __init__(self, *, origin: tuple[float, float], cell: float, block: int, coarse: np.ndarray,
-                 cells: np.ndarray, polygons: int, digest: str, seconds: float = 0.0):
+                 codes: np.ndarray, starts: np.ndarray, palette: np.ndarray, polygons: int, digest: str,
+                 seconds: float = 0.0):
         self.origin = (float(origin[0]), float(origin[1]))
         self.cell = float(cell)
         self.block = int(block)
         self.coarse = coarse
-        self.cells = cells
+        self.codes = codes
+        self.starts = starts
+        self.palette = palette
         self.polygons = int(polygons)
         self.digest = digest
         self.seconds = seconds  # build time (0 when read from the cache)
 
     @property
     def nbytes(self) -> int:
-        return int(self.coarse.nbytes + self.cells.nbytes)
+        return int(sum(a.nbytes for a in (self.coarse, self.codes, self.starts, self.palette)))
 
     def classify(self, x, y) -> np.ndarray:
         """The grid's answer for each point: a polygon's row, :data:`OUTSIDE` or :data:`TEST`
@@ -112,46 +117,78 @@ class PolygonGrid:
         fine = np.flatnonzero(top <= -3)
         if len(fine):
             k = -3 - top[fine].astype(np.int64)
-            val = self.cells[k, j[fine] & (b - 1), i[fine] & (b - 1)]
-            if self.cells.dtype == np.uint16:
-                val = np.where(val == _U16_OUTSIDE, OUTSIDE, np.where(val == _U16_TEST, TEST, val.astype(np.int32)))
+            li = i[fine] & (b - 1)
+            code = (self.codes[k, j[fine] & (b - 1), li >> 1] >> ((li & 1) << 2).astype(np.uint8)) & 0xF
+            val = np.where(code == 0, OUTSIDE, TEST).astype(np.int32)
+            known = code >= 2
+            val[known] = self.palette[self.starts[k[known]] + code[known] - 2]
             out[rows[fine]] = val
         return out
 
     # ------------------------------------------------------------------ storage
-    def _arrays(self) -> dict[str, np.ndarray]:
-        meta = np.array([_FORMAT, self.block, self.polygons], dtype=np.int64)
-        geom = np.array([self.origin[0], self.origin[1], self.cell], dtype=np.float64)
-        crc = np.array([zlib.crc32(a.tobytes()) for a in (self.coarse, self.cells, meta, geom)], dtype=np.int64)
-        return {"coarse": self.coarse, "cells": self.cells, "meta": meta, "geom": geom, "crc": crc,
-                "digest": np.frombuffer(self.digest.encode(), dtype=np.uint8)}
+    _ARRAYS = ("coarse", "codes", "starts", "palette")
 
     def save(self, path: Path) -> None:
         """Write the grid atomically (the file appears only when complete)."""
-        arrays = self._arrays()
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        arrays["meta"] = np.array([_FORMAT, self.block, self.polygons], dtype=np.int64)
+        arrays["geom"] = np.array([self.origin[0], self.origin[1], self.cell], dtype=np.float64)
+        arrays["crc"] = np.array([zlib.crc32(a.tobytes()) for a in arrays.values()], dtype=np.int64)
+        arrays["digest"] = np.frombuffer(self.digest.encode(), dtype=np.uint8)
         atomic_write(Path(path), lambda tmp: np.savez(tmp, **arrays))
 
     @classmethod
     def load(cls, path: Path, *, digest: str, cell: float, block: int) -> "PolygonGrid":
         """Read a grid written by :meth:`save`, checking that it is whole and was built from the
         polygons of ``digest`` with these sizes; raises ``ValueError`` otherwise."""
+        names = (*cls._ARRAYS, "meta", "geom")
         with np.load(path, allow_pickle=False) as f:
-            a = {k: f[k] for k in ("coarse", "cells", "meta", "geom", "crc", "digest")}
-        crc = [zlib.crc32(a[k].tobytes()) for k in ("coarse", "cells", "meta", "geom")]
-        if a["crc"].tolist() != crc:
+            a = {k: f[k] for k in (*names, "crc", "digest")}
+        if a["crc"].tolist() != [zlib.crc32(a[k].tobytes()) for k in names]:
             raise ValueError("checksum mismatch")
         fmt, blk, polygons = (int(v) for v in a["meta"])
         if fmt != _FORMAT or blk != block or float(a["geom"][2]) != cell:
             raise ValueError("built with other sizes or format")
         if a["digest"].tobytes().decode() != digest:
             raise ValueError("built from other polygons")
-        coarse, cells = a["coarse"], a["cells"]
-        if coarse.dtype != np.int32 or coarse.ndim != 2 or cells.ndim != 3 or cells.shape[1:] != (block, block) \
-                or cells.dtype not in (np.uint16, np.int32) or (coarse.size and coarse.min() < -3 - len(cells)) \
-                or (coarse.size and coarse.max() >= polygons):
+        coarse, codes, starts, palette = (a[k] for k in cls._ARRAYS)
+        n = len(codes)
+        if coarse.dtype != np.int32 or coarse.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1:] != (block, block // 2) \
+                or starts.dtype != np.int64 or starts.shape != (n + 1,) or palette.dtype != np.int32 \
+                or (n and (starts[0] != 0 or starts[-1] != len(palette) or (np.diff(starts) > PALETTE).any())) \
+                or (coarse.size and (coarse.min() < -3 - n or coarse.max() >= polygons)) \
+                or (palette.size and (palette.min() < 0 or palette.max() >= polygons)):
             raise ValueError("malformed arrays")
-        return cls(origin=(a["geom"][0], a["geom"][1]), cell=cell, block=block, coarse=coarse, cells=cells,
-                   polygons=polygons, digest=digest)
+        return cls(origin=(a["geom"][0], a["geom"][1]), cell=cell, block=block, coarse=coarse, codes=codes,
+                   starts=starts, palette=palette, polygons=polygons, digest=digest)
+
+
+def _packed(value: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell answers (``n, B*B`` int32: polygon rows, :data:`OUTSIDE`, :data:`TEST`) as 4-bit codes
+    two to a byte, each block's starts in the palette and the palette (see :class:`PolygonGrid`)."""
+    n = len(value)
+    codes = np.empty((n, block, block // 2), dtype=np.uint8)
+    counts = np.zeros(n, dtype=np.int64)
+    parts = []
+    step = max(1, (4 * _CHUNK) // (block * block))
+    for r0 in range(0, n, step):  # a chunk of blocks at a time
+        v = value[r0:r0 + step]
+        order = np.argsort(v, axis=1, kind="stable")
+        s = np.take_along_axis(v, order, axis=1)  # each block's answers in order: outside and test first
+        new = np.ones(s.shape, dtype=bool)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        new &= s >= 0
+        rank = np.cumsum(new, axis=1)  # the place of each cell's polygon among its block's, from 1
+        named = (s >= 0) & (rank <= PALETTE)  # beyond the palette: left to the test
+        counts[r0:r0 + len(v)] = (new & named).sum(axis=1)
+        parts.append(s[new & named])
+        code = np.empty(s.shape, dtype=np.uint8)
+        np.put_along_axis(code, order, np.where(named, rank + 1, np.where(s == OUTSIDE, 0, 1)).astype(np.uint8), axis=1)
+        code = code.reshape(len(v), block, block)
+        codes[r0:r0 + len(v)] = code[:, :, 0::2] | (code[:, :, 1::2] << 4)
+    starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    palette = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+    return codes, starts, palette
 
 
 #: The most blocks a grid may have (its coarse table: 4 bytes each): polygons spread wider than this
@@ -159,11 +196,12 @@ class PolygonGrid:
 MAX_BLOCKS = 16_000_000
 
 
-def suits(geoms, *, cell: float = CELL_M, block: int = BLOCK) -> bool:
+def suits(geoms, *, cell: float | None = None, block: int | None = None) -> bool:
     """Whether a grid can be made of ``geoms``: Polygons and MultiPolygons (or missing), spread over
     no more than :data:`MAX_BLOCKS` blocks."""
     import shapely
 
+    cell, block = _sizes(cell, block)
     geoms = np.asarray(geoms, dtype=object)
     if not np.isin(shapely.get_type_id(geoms), (-1, 3, 6)).all():
         return False
@@ -172,6 +210,11 @@ def suits(geoms, *, cell: float = CELL_M, block: int = BLOCK) -> bool:
         return True  # nothing to place: an empty grid
     size = cell * block
     return (np.floor(maxx / size) - np.floor(minx / size) + 2) * (np.floor(maxy / size) - np.floor(miny / size) + 2) <= MAX_BLOCKS
+
+
+def _sizes(cell, block) -> tuple[float, int]:
+    """The cell and block sizes asked for, else :data:`CELL_M` and :data:`BLOCK` as they are now."""
+    return float(CELL_M if cell is None else cell), int(BLOCK if block is None else block)
 
 
 def polygon_digest(geoms) -> str:
@@ -206,11 +249,12 @@ def _pieces(xy: np.ndarray, ring: np.ndarray, cell: float):
 def _somewhere(labels: np.ndarray, n: int) -> np.ndarray:
     """For each label ``0..n-1``, the position of one element carrying it (all labels occur)."""
     where = np.zeros(n, dtype=np.int64)
-    where[labels] = np.arange(len(labels))
+    for start in range(0, len(labels), 4 * _CHUNK):  # a chunk at a time: no position array as long as the labels
+        where[labels[start:start + 4 * _CHUNK]] = np.arange(start, min(start + 4 * _CHUNK, len(labels)))
     return where
 
 
-def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BLOCK,
+def build_grid(geoms, pairs: PairsTest, *, cell: float | None = None, block: int | None = None,
                digest: str | None = None) -> PolygonGrid:
     """Classify the grid of ``geoms`` (Polygons and MultiPolygons, in the order their rows are
     answered); ``pairs`` is the polygon test for the one point of each boundary-free region."""
@@ -220,7 +264,8 @@ def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BL
     from scipy.sparse.csgraph import connected_components
 
     t_start = time.perf_counter()
-    if cell <= 0 or np.log2(cell) != np.round(np.log2(cell)) or block < 1 or block & (block - 1):
+    cell, block = _sizes(cell, block)
+    if cell <= 0 or np.log2(cell) != np.round(np.log2(cell)) or block < 2 or block & (block - 1):
         raise ValueError(f"cell ({cell}) and block ({block}) must be powers of two")
     geoms = np.asarray(geoms, dtype=object)
     digest = digest or polygon_digest(geoms)
@@ -231,11 +276,11 @@ def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BL
         raise ValueError(f"no grid of {cell:g} m cells for these geometries: Polygons and MultiPolygons only, "
                          f"over at most {MAX_BLOCKS:,} blocks")
     size = cell * block
-    u16 = len(geoms) < _U16_TEST
     if not present.any():
         return PolygonGrid(origin=(0.0, 0.0), cell=cell, block=block, coarse=np.zeros((0, 0), np.int32),
-                           cells=np.zeros((0, block, block), np.uint16 if u16 else np.int32), polygons=len(geoms),
-                           digest=digest, seconds=time.perf_counter() - t_start)
+                           codes=np.zeros((0, block, block // 2), np.uint8), starts=np.zeros(1, np.int64),
+                           palette=np.zeros(0, np.int32), polygons=len(geoms), digest=digest,
+                           seconds=time.perf_counter() - t_start)
     minx, miny, maxx, maxy = shapely.total_bounds(geoms[present])
     # a margin far above rounding: pieces' ends and cell arithmetic are off by a few ulps at most
     eps = 1e-9 * max(1.0, abs(minx), abs(miny), abs(maxx), abs(maxy), size)
@@ -267,8 +312,7 @@ def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BL
             for oj in range(int(span_j.max()) + 1):
                 sel = (span_i >= oi) & (span_j >= oj)
                 marks.append((np.clip(j0[sel] + oj, 0, ncy - 1) * ncx + np.clip(i0[sel] + oi, 0, ncx - 1)).astype(kind))
-    marks = np.concatenate(marks)
-    parts = np.array_split(marks, max(1, len(marks) // _CHUNK))
+    parts = marks  # a list of arrays, kept apart (no concatenated copy)
 
     def block_and_cell(part):
         cj, ci = np.divmod(part.astype(np.int64), ncx)
@@ -277,7 +321,7 @@ def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BL
     mixed = np.zeros(ny * nx, dtype=bool)
     for part in parts:
         mixed[block_and_cell(part)[0]] = True
-    rank = np.cumsum(mixed) - 1
+    rank = (np.cumsum(mixed) - 1).astype(np.int32)
     n_mixed = int(mixed.sum())
     boundary = np.zeros(n_mixed * block * block, dtype=bool)
     for part in parts:
@@ -301,27 +345,34 @@ def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BL
         return lab + (n_top - 1)
 
     edges_u, edges_v = [], []
-    grid_ids = np.arange(ny * nx).reshape(ny, nx)
-    for a_ids, b_ids, a_side, b_side in (
-            (grid_ids[:, :-1].ravel(), grid_ids[:, 1:].ravel(), (slice(None), -1), (slice(None), 0)),   # east
-            (grid_ids[:-1, :].ravel(), grid_ids[1:, :].ravel(), (-1, slice(None)), (0, slice(None)))):  # north
-        ma, mb = mixed[a_ids], mixed[b_ids]
-        for pick, a_mixed, b_mixed in ((ma & mb, True, True), (ma & ~mb, True, False), (~ma & mb, False, True)):
-            a_sel, b_sel = a_ids[pick], b_ids[pick]
+    ids = np.flatnonzero(mixed)
+    for step, a_side, b_side, has_next in (
+            (1, (slice(None), -1), (slice(None), 0), ids % nx != nx - 1),  # the block to the east
+            (nx, (-1, slice(None)), (0, slice(None)), ids // nx != ny - 1)):  # the block to the north
+        prev = ids - step
+        has_prev = ids % nx != 0 if step == 1 else ids // nx != 0
+        for a_sel, b_sel, a_mixed, b_mixed in (
+                (ids[has_next & mixed[np.minimum(ids + step, ny * nx - 1)]], None, True, True),
+                (ids[has_next & ~mixed[np.minimum(ids + step, ny * nx - 1)]], None, True, False),
+                (prev[has_prev & ~mixed[np.maximum(prev, 0)]], None, False, True)):
+            b_sel = a_sel + step
             if not len(a_sel):
                 continue
             la = cell_lab[(rank[a_sel],) + a_side] if a_mixed else None  # (pairs, block)
             lb = cell_lab[(rank[b_sel],) + b_side] if b_mixed else None
             if a_mixed and b_mixed:
                 ok = (la > 0) & (lb > 0)
+                ok[:, 1:] &= (la[:, 1:] != la[:, :-1]) | (lb[:, 1:] != lb[:, :-1]) | ~ok[:, :-1]  # once per run
                 edges_u.append(node_of_cell(la[ok]))
                 edges_v.append(node_of_cell(lb[ok]))
             elif a_mixed:
                 ok = la > 0
+                ok[:, 1:] &= (la[:, 1:] != la[:, :-1]) | ~ok[:, :-1]
                 edges_u.append(node_of_cell(la[ok]))
                 edges_v.append(np.broadcast_to(node_of_block(b_sel)[:, None], la.shape)[ok])
             else:
                 ok = lb > 0
+                ok[:, 1:] &= (lb[:, 1:] != lb[:, :-1]) | ~ok[:, :-1]
                 edges_u.append(np.broadcast_to(node_of_block(a_sel)[:, None], lb.shape)[ok])
                 edges_v.append(node_of_cell(lb[ok]))
     n_nodes = n_top + n_cell
@@ -360,13 +411,11 @@ def build_grid(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BL
     by_label = np.empty(n_cell + 1, dtype=np.int32)  # the answer of each cell label; 0: a boundary cell
     by_label[0] = TEST
     by_label[1:] = answer[region[n_top:]]
-    if u16:
-        by_label = np.where(by_label == OUTSIDE, _U16_OUTSIDE, np.where(by_label == TEST, _U16_TEST, by_label)).astype(np.uint16)
-    value = by_label[flat]
-    del flat, cell_lab
-    cells = value.reshape(n_mixed, block, block)
-    grid = PolygonGrid(origin=(x0, y0), cell=cell, block=block, coarse=coarse, cells=cells, polygons=len(geoms),
-                       digest=digest, seconds=time.perf_counter() - t_start)
+    value = by_label[cell_lab.reshape(n_mixed, block * block)]
+    del cell_lab
+    codes, starts, palette = _packed(value, block)
+    grid = PolygonGrid(origin=(x0, y0), cell=cell, block=block, coarse=coarse, codes=codes, starts=starts,
+                       palette=palette, polygons=len(geoms), digest=digest, seconds=time.perf_counter() - t_start)
     log.info("polygon grid: %d polygons, %g m cells, %d of %d blocks refined, %.1f MB, built in %.1f s",
              len(geoms), cell, n_mixed, ny * nx, grid.nbytes / 1e6, grid.seconds)
     return grid
@@ -402,10 +451,12 @@ def grid_path(digest: str, cell: float, block: int) -> Path:
     return get_settings().cache_dir / "derived" / f"polygon-grid-{key_digest(key)}.npz"
 
 
-def grid_for(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BLOCK) -> PolygonGrid:
+def grid_for(geoms, pairs: PairsTest, *, cell: float | None = None, block: int | None = None,
+             build: bool = True) -> PolygonGrid | None:
     """The grid of ``geoms`` (an array of Polygons/MultiPolygons): from this process's memory, from
-    the cache, or built (and cached). A cache file that cannot be read or checked is rebuilt; a
-    cache that cannot be written is logged and skipped."""
+    the cache, or built (and cached; with ``build=False``, None instead). A cache file that cannot
+    be read or checked is rebuilt; a cache that cannot be written is logged and skipped."""
+    cell, block = _sizes(cell, block)
     geoms = geoms if isinstance(geoms, np.ndarray) else np.asarray(geoms, dtype=object)
     digest = _digest_of(geoms)
     key = (digest, float(cell), int(block))
@@ -423,6 +474,8 @@ def grid_for(geoms, pairs: PairsTest, *, cell: float = CELL_M, block: int = BLOC
             log.warning("ignoring unreadable polygon grid %s (%s); rebuilding", path, exc)
     if grid is None:
         log.debug("cache miss %s", path.name)
+        if not build:
+            return None
         grid = build_grid(geoms, pairs, cell=cell, block=block, digest=digest)
         try:
             grid.save(path)

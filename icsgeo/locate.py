@@ -88,54 +88,83 @@ def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | Non
     e = np.asarray(easting, dtype="float64")
     n = np.asarray(northing, dtype="float64")
     m = len(e)
-    code = np.full(m, None, dtype=object)
-    method = np.full(m, None, dtype=object)
+    poly = np.full(m, -1, dtype=np.int64)  # each point's polygon (row), -1: none
+    how = np.full(m, -1, dtype=np.int64)  # its _METHODS entry
     ok = np.isfinite(e) & np.isfinite(n)
     tree = polygons.sindex
     idx_ok = np.flatnonzero(ok)
-    qi, ti = _polygon_of_points(tree, np.asarray(polygons.geometry.values), e[idx_ok], n[idx_ok])
+    # the postcode table (lad_hint) uses the grid if made, but does not make it: once, it costs more than it saves
+    qi, ti = _polygon_of_points(tree, np.asarray(polygons.geometry.values), e[idx_ok], n[idx_ok], build=lad_hint is None)
     pcodes = polygons["code"].to_numpy(dtype=object)
-    code[idx_ok[qi]] = pcodes[ti]
-    method[idx_ok[qi]] = "point in polygon"
+    poly[idx_ok[qi]] = ti
+    how[idx_ok[qi]] = 0
     hit = np.zeros(len(idx_ok), dtype=bool)
     hit[qi] = True
     missing = idx_ok[~hit]
     if len(missing):
         mi, mt = tree.nearest(shapely.points(e[missing], n[missing]), max_distance=max_distance, return_all=False)
-        code[missing[mi]] = pcodes[mt]
-        method[missing[mi]] = "nearest polygon"
+        poly[missing[mi]] = mt
+        how[missing[mi]] = 1
     if lad_hint is not None and len(missing):
         # a point known to be English (it has an official LAD) but far from the generalised coastline
         hinted = pd.Series(np.asarray(lad_hint, dtype=object)).notna().to_numpy()
-        far = np.flatnonzero(ok & hinted & pd.isna(pd.Series(code)).to_numpy())
+        far = np.flatnonzero(ok & hinted & pd.isna(pd.Series(_objects(pcodes, poly))).to_numpy())
         if len(far):
             fi, ft = tree.nearest(shapely.points(e[far], n[far]), max_distance=25_000, return_all=False)
-            code[far[fi]] = pcodes[ft]
-            method[far[fi]] = "nearest polygon"
-    spatial = code.copy()
+            poly[far[fi]] = ft
+            how[far[fi]] = 1
+    spatial = poly.copy()
     if lad_hint is not None:
         if lsoa_lads is None:
             raise ValueError("lad_hint needs lsoa_lads (lsoa21_code, lad_code) to check the polygons' LAD against")
         hint = areas.older_lad(pd.Series(np.asarray(lad_hint, dtype=object)))
         lsoa_lad = pd.Series(lsoa_lads["lad_code"].to_numpy(), index=lsoa_lads["lsoa21_code"].to_numpy())
-        got = pd.Series(code).map(lsoa_lad)
+        got = pd.Series(_objects(pcodes, poly)).map(lsoa_lad)
         wrong = (hint.notna() & got.notna() & (got != hint) & pd.Series(ok)).to_numpy()
         if wrong.any():
-            _nearest_within_lad(e, n, hint.to_numpy(dtype=object), wrong, polygons, lsoa_lads, code, method)
-    return pd.DataFrame({"lsoa21_code": code, "lsoa_method": method, "spatial_lsoa21_code": spatial})
+            _nearest_within_lad(e, n, hint.to_numpy(dtype=object), wrong, polygons, lsoa_lads, poly, how)
+    return pd.DataFrame({"lsoa21_code": _column(pcodes, poly), "lsoa_method": _column(_METHODS, how),
+                         "spatial_lsoa21_code": _column(pcodes, spatial)})
 
 
-def _polygon_of_points(tree, geoms, x, y):
+#: How :func:`lsoa_of_points` found a point's LSOA (its ``lsoa_method``).
+_METHODS = np.array(["point in polygon", "nearest polygon", "nearest in official LAD"], dtype=object)
+
+
+def _objects(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``values[idx]`` as objects, None where ``idx`` is -1."""
+    out = np.full(len(idx), None, dtype=object)
+    out[idx >= 0] = values[idx[idx >= 0]]
+    return out
+
+
+def _column(values: np.ndarray, idx: np.ndarray):
+    """The column pandas makes of :func:`_objects` ``(values, idx)`` (the same dtype and values),
+    made from the distinct values taken, so that each row is not converted on its own."""
+    present = np.flatnonzero(np.bincount(idx[idx >= 0], minlength=len(values)))
+    missing = bool((idx < 0).any())
+    distinct = np.full(len(present) + missing, None, dtype=object)
+    distinct[:len(present)] = values[present]
+    where = np.full(len(values) + 1, len(present), dtype=np.int64)  # the last: idx -1, the missing value
+    where[present] = np.arange(len(present))
+    return pd.Series(distinct).array.take(where[idx])
+
+
+def _polygon_of_points(tree, geoms, x, y, *, build: bool = True):
     """``(point, polygon)``: the first polygon (by tree index) holding each point that is in one, a
     point on a shared edge being in both. From :data:`GRID_FROM` points on, the classified grid
-    (:mod:`icsgeo.grid`) answers the points of cells wholly inside one polygon (or outside all)
-    and only the others take the polygon test; the answers are the same."""
+    (:mod:`icsgeo.grid`; made if ``build`` and not yet made) answers the points of cells wholly
+    inside one polygon (or outside all) and only the others take the polygon test; the answers are
+    the same."""
     import shapely
 
     from . import grid as cells
 
+    grid = None
     if len(x) >= GRID_FROM and cells.suits(geoms):
-        grid = cells.grid_for(geoms, lambda px, py: _point_polygon_pairs(tree, None, geoms, px, py, prepared_from=0))
+        grid = cells.grid_for(geoms, lambda px, py: _point_polygon_pairs(tree, None, geoms, px, py, prepared_from=0),
+                              build=build)
+    if grid is not None:
         answer = grid.classify(x, y)
         sure = np.flatnonzero(answer >= 0)
         test = np.flatnonzero(answer == cells.TEST)
@@ -190,12 +219,15 @@ def _point_polygon_pairs(tree, pts, geoms, x, y, chunk: int = 250_000, prepared_
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _nearest_within_lad(e, n, hint, wrong, polygons, lsoa_lads, code, method) -> None:
-    """Move points whose polygon disagrees with their official LAD to the nearest LSOA of that LAD.
-    One vectorised query per LAD concerned (a few dozen), never one per point."""
+def _nearest_within_lad(e, n, hint, wrong, polygons, lsoa_lads, poly, how) -> None:
+    """Move points whose polygon disagrees with their official LAD to the nearest LSOA of that LAD
+    (``poly``: each point's polygon row, ``how``: its method, both updated in place). One vectorised
+    query per LAD concerned (a few dozen), never one per point."""
     import shapely
 
-    polys = polygons[polygons["code"].isin(lsoa_lads["lsoa21_code"])].merge(
+    rows_of = pd.DataFrame({"code": polygons["code"].to_numpy(), "geometry": polygons.geometry.to_numpy(),
+                            "row": np.arange(len(polygons))})
+    polys = rows_of[rows_of["code"].isin(lsoa_lads["lsoa21_code"])].merge(
         lsoa_lads[["lsoa21_code", "lad_code"]], left_on="code", right_on="lsoa21_code")
     rows = np.flatnonzero(wrong)
     for lad, members in pd.Series(rows).groupby(hint[rows]):
@@ -203,10 +235,10 @@ def _nearest_within_lad(e, n, hint, wrong, polygons, lsoa_lads, code, method) ->
         if cand.empty:
             continue
         idx = members.to_numpy()
-        tree = shapely.STRtree(cand.geometry.values)
+        tree = shapely.STRtree(cand["geometry"].to_numpy())
         qi, ti = tree.query_nearest(shapely.points(e[idx], n[idx]), max_distance=2_000, return_distance=False, all_matches=False)
-        code[idx[qi]] = cand["code"].to_numpy(dtype=object)[ti]
-        method[idx[qi]] = "nearest in official LAD"
+        poly[idx[qi]] = cand["row"].to_numpy()[ti]
+        how[idx[qi]] = 2
 
 
 def lsoa_of_points_dask(e: np.ndarray, n: np.ndarray, *, polygons, npartitions: int | None = None) -> pd.DataFrame:
@@ -426,19 +458,6 @@ def _transformer(source: str, target: str):
     return Transformer.from_crs(source, target, always_xy=True)  # thread-safe since pyproj 3.1
 
 
-#: From this many points on, a transform runs in two halves on two threads (PROJ runs without the GIL).
-_TWO_THREADS_FROM = 200_000
-
-
 def _transform(source: str, target: str, x, y):
-    t = _transformer(source, target)
-    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == 1 and x.shape == y.shape
-            and len(x) >= _TWO_THREADS_FROM and (os.cpu_count() or 1) > 1):
-        a, b = t.transform(x, y)
-        return np.asarray(a), np.asarray(b)
-    from concurrent.futures import ThreadPoolExecutor
-
-    half = len(x) // 2
-    with ThreadPoolExecutor(2) as pool:
-        (a0, b0), (a1, b1) = pool.map(lambda s: t.transform(x[s], y[s]), (slice(0, half), slice(half, None)))
-    return np.concatenate([np.asarray(a0), np.asarray(a1)]), np.concatenate([np.asarray(b0), np.asarray(b1)])
+    a, b = _transformer(source, target).transform(x, y)
+    return np.asarray(a), np.asarray(b)
