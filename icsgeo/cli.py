@@ -415,6 +415,15 @@ def _pin_dest(option: str) -> str:
     return "release_" + option.replace("-", "_")
 
 
+def _common_options(parser: argparse.ArgumentParser, *, default: bool) -> None:
+    """-v and --data-dir, accepted before or after the command (``icsgeo where S1 2HE -v``)."""
+    unset = {} if default else {"default": argparse.SUPPRESS}
+    parser.add_argument("-v", "--verbose", action="count", help="log what icsgeo does (-vv for debug)",
+                        **({"default": 0} if default else unset))
+    parser.add_argument("--data-dir", metavar="FOLDER", help="the folder of published files (the data mirror); "
+                        "overrides ICSGEO_DATA_DIR and the config file", **({"default": None} if default else unset))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from icsgeo import catalogue
 
@@ -426,10 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="England's integrated-care geography (systems, places, neighbourhoods), offline.",
     )
     p.add_argument("--version", action="version", version=f"icsgeo {__version__}")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log what icsgeo does (-vv for debug)")
+    _common_options(p, default=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, default=False)
 
-    d = sub.add_parser("data", help="the data folder: every dataset and family release, present, verified, the default of each",
+    def command(parent, name: str, *, examples: Sequence[str] = (), **kwargs):
+        """A subcommand with the common options and its examples shown by --help."""
+        epilog = kwargs.pop("epilog", None)
+        if examples:
+            epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + (f"\n\n{epilog}" if epilog else "")
+        return parent.add_parser(name, parents=[common], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 **kwargs)
+
+    d = command(sub, "data", examples=["icsgeo data", "icsgeo data --json --families", "icsgeo --data-dir D:\\nhs-data data --no-rows"], help="the data folder: every dataset and family release, present, verified, the default of each",
                        description="List every catalogue dataset (present, verified, vintage, rows), each family's releases "
                                    "and default, and what each answer tier lacks. `data add` and `data fetch` bring files in.")
     d.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -438,14 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --json: the families (their releases, the default of each, refused files) and what each tier lacks")
     d.set_defaults(func=_cmd_data)
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION")
-    da = dsub.add_parser("add", help="copy (or link) published files into the data folder and say what each is",
+    da = command(dsub, "add", examples=["icsgeo data add ~/Downloads/gp-reg-pat-prac-map.zip", "icsgeo data add onspd.zip --link"], help="copy (or link) published files into the data folder and say what each is",
                          description="Each FILE is matched to the catalogue (by sha256) or to a family (by name and "
                                      "columns, then validated and its hash recorded). Refused files are not copied.")
-    da.add_argument("files", nargs="+", metavar="FILE")
+    da.add_argument("files", nargs="+", metavar="FILE", help="published files (CSV, zip, Parquet, xlsx) as downloaded")
     da.add_argument("--link", action="store_true", help="symlink instead of copying")
     da.add_argument("--json", action="store_true", help="print a JSON array")
     da.set_defaults(func=_cmd_data_add)
-    df = dsub.add_parser("fetch", help="download catalogue files from their publishers' own URLs (hash-checked)")
+    df = command(dsub, "fetch", examples=["icsgeo data fetch", "icsgeo data fetch codepoint-open"], help="download catalogue files from their publishers' own URLs (hash-checked)")
     df.add_argument("targets", nargs="*", metavar="ID|FAMILY", help="datasets or families (default: every missing file with a URL)")
     df.add_argument("--json", action="store_true", help="print a JSON array")
     df.set_defaults(func=_cmd_data_fetch)
@@ -460,47 +479,53 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"the {fam.option.replace('-', ' ')} release to use ({fam.title}; default: the newest "
                                  f"verified one; `icsgeo data` lists them)")
 
-    w = sub.add_parser("where", help="which neighbourhood, place and system a postcode or point is in",
+    w = command(sub, "where", examples=[
+        "icsgeo where S1 2HE", "icsgeo where s12he CM1 1AE --json", "icsgeo where S80 1AA --as-at 2022-06-30",
+        "icsgeo where --lat 53.38 --lon -1.47", "icsgeo where --input patients.xlsx --column Postcode --output answers.xlsx",
+        "icsgeo where --input sites.csv --easting-column x --northing-column y --output sites.gpkg"], help="which neighbourhood, place and system a postcode or point is in",
                        description="Answer postcodes (or points): LSOA, neighbourhood, place, system, Sub-ICB Location, LAD. "
                        "Exit status 0 when every query resolved, 1 when any did not (all results printed), 2 on usage errors.")
-    w.add_argument("postcodes", nargs="*", metavar="POSTCODE")
+    w.add_argument("postcodes", nargs="*", metavar="POSTCODE", help="postcodes in any case and spacing (S1 2HE, s12he)")
     w.add_argument("--json", action="store_true", help="print a JSON array, one object per query, in order")
     vintage_opts(w)
     w.add_argument("--system", help="a system as `map` takes it (name fragment, GSS/ODS code, definition id or .yaml file): "
                    "answers outside it are outside_system")
-    w.add_argument("--lat", type=float)
-    w.add_argument("--lon", type=float)
-    w.add_argument("--easting", type=float)
-    w.add_argument("--northing", type=float)
+    w.add_argument("--lat", type=float, help="a point's WGS84 latitude (with --lon)")
+    w.add_argument("--lon", type=float, help="a point's WGS84 longitude (with --lat)")
+    w.add_argument("--easting", type=float, help="a point's British National Grid easting, EPSG:27700 (with --northing)")
+    w.add_argument("--northing", type=float, help="a point's British National Grid northing (with --easting)")
     w.add_argument("--input", metavar="FILE", help="a .csv, .parquet or .xlsx file (its first sheet) to answer row by row")
     w.add_argument("--column", default="postcode", help="the postcode column of --input, in any case (default: postcode)")
-    w.add_argument("--lat-column")
-    w.add_argument("--lon-column")
-    w.add_argument("--easting-column")
-    w.add_argument("--northing-column")
+    w.add_argument("--lat-column", metavar="NAME", help="answer --input's rows as points: its latitude column (with --lon-column)")
+    w.add_argument("--lon-column", metavar="NAME", help="its longitude column")
+    w.add_argument("--easting-column", metavar="NAME", help="answer --input's rows as points: its easting column (with --northing-column)")
+    w.add_argument("--northing-column", metavar="NAME", help="its northing column")
     w.add_argument("--output", metavar="FILE", help="where --input's answers go: .csv, .parquet, .xlsx, or .gpkg/.geojson (a point each)")
     w.set_defaults(func=_cmd_where)
 
-    s = sub.add_parser("systems", help="the systems (ICBs, or STPs in 2021) of a vintage")
+    s = command(sub, "systems", examples=["icsgeo systems", "icsgeo systems --vintage 2021 --json"], help="the systems (ICBs, or STPs in 2021) of a vintage")
     vintage_opts(s)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=_cmd_systems)
 
-    pl = sub.add_parser("places", help="the places of a system")
+    pl = command(sub, "places", examples=['icsgeo places "South Yorkshire"', "icsgeo places QF7 --vintage 2023",
+                                          "icsgeo places south-yorkshire-and-bassetlaw-2021"], help="the places of a system")
     pl.add_argument("system", metavar="SYSTEM", help="a name fragment, GSS/ODS code or custom definition id")
     vintage_opts(pl)
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pl.set_defaults(func=_cmd_places)
 
-    pr = sub.add_parser("practices", help="every practice with its tiers, location and flags")
+    pr = command(sub, "practices", examples=["icsgeo practices --system QF7", "icsgeo practices --output practices.xlsx"], help="every practice with its tiers, location and flags")
     vintage_opts(pr)
     pr.add_argument("--system", help="only the practices located in this system (as `map` takes it)")
     pr.add_argument("--output", metavar="FILE", help=".csv, .parquet or .xlsx")
-    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pr.set_defaults(func=_cmd_practices)
 
-    nb = sub.add_parser("neighbourhoods", help="write a system's neighbourhood footprints")
-    nb.add_argument("system", metavar="SYSTEM")
+    nb = command(sub, "neighbourhoods", examples=['icsgeo neighbourhoods "South Yorkshire" --output sy.gpkg',
+                                                  "icsgeo neighbourhoods sheffield-neighbourhoods-2021 --kind local --output sheffield.geojson",
+                                                  "icsgeo neighbourhoods england --output england-pcns.parquet"], help="write a system's neighbourhood footprints")
+    nb.add_argument("system", metavar="SYSTEM", help="a name fragment, GSS/ODS code, definition id, or 'england'")
     vintage_opts(nb)
     nb.add_argument("--kind", choices=("local", "pcn"), default=None,
                     help="local: the system definition's own neighbourhoods; pcn: PCN footprints (default: local where defined)")
@@ -509,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
     nb.set_defaults(func=_cmd_neighbourhoods)
 
-    ex = sub.add_parser("export", help="England's (or a system's) boundaries in one file: systems, places, neighbourhoods, practices, LSOAs",
+    ex = command(sub, "export", help="England's (or a system's) boundaries in one file: systems, places, neighbourhoods, practices, LSOAs",
                         description="One GeoPackage with the layers systems, places, neighbourhoods (PCN footprints, and a "
                         "definition's own where it has them), practices (points) and lsoas (with every tier's code), each with "
                         "codes, names, parents, population and method, the data dates and the licence notice in the layer "
@@ -521,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     vintage_opts(ex)
     ex.set_defaults(func=_cmd_export)
 
-    pf = sub.add_parser("profile", help="a system's places and neighbourhoods: residents, patients, area, size band, IMD 2025",
+    pf = command(sub, "profile", examples=['icsgeo profile "South Yorkshire"', "icsgeo profile QF7 --output sy-profile.xlsx"], help="a system's places and neighbourhoods: residents, patients, area, size band, IMD 2025",
                         description="Every place and neighbourhood of a system (PCN footprints, and its own neighbourhoods "
                         "where its definition gives them) with residents (Census 2021), registered patients, area, the units "
                         "it nests in, a flag when it is outside its tier's size band, and the population-weighted IMD 2025 "
@@ -534,13 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--json", action="store_true", help="print the table as JSON")
     pf.set_defaults(func=_cmd_profile)
 
-    mp = sub.add_parser("map", help="draw a system's places and neighbourhoods (interactive HTML and/or PNG)",
+    mp = command(sub, "map", examples=['icsgeo map "South Yorkshire" --output syb.html --png syb.png',
+                                       "icsgeo map --system south-yorkshire-and-bassetlaw-2021 --output syb-2021.html",
+                                       "icsgeo map england --output england.html", "icsgeo map QF7 --colour imd --output sy-imd.html"], help="draw a system's places and neighbourhoods (interactive HTML and/or PNG)",
                         description="SYSTEM: a name fragment ('South Yorkshire'), a GSS or ODS code, a custom definition id, "
                         "or 'england'. The page works offline unless --cdn or --tiles.")
-    mp.add_argument("system", metavar="SYSTEM", nargs="?")
+    mp.add_argument("system", metavar="SYSTEM", nargs="?", help="a name fragment, GSS/ODS code, definition id, or 'england'")
     mp.add_argument("--system", dest="system_option", metavar="ID", help="the same as SYSTEM (e.g. a custom definition id)")
     vintage_opts(mp)
-    mp.add_argument("--output", metavar="FILE.html")
+    mp.add_argument("--output", metavar="FILE.html", help="the interactive page (self-contained: opens with no network)")
     mp.add_argument("--png", metavar="FILE.png", help="a static figure for reports (England locator + magnified system)")
     mp.add_argument("--tiles", metavar="NAME", help="add a background tile layer, e.g. OpenStreetMap (needs the network)")
     mp.add_argument("--colour", choices=("imd",), default=None,
@@ -549,14 +576,14 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--cdn", action="store_true", help="load Leaflet and plugins from CDNs (smaller page, needs the network)")
     mp.set_defaults(func=_cmd_map)
 
-    ix = sub.add_parser("index", help="build the prebuilt postcode index (other commands build it on first need)")
+    ix = command(sub, "index", examples=["icsgeo index build --all", "icsgeo index export --output postcodes-2026.parquet"], help="build the prebuilt postcode index (other commands build it on first need)")
     ix_sub = ix.add_subparsers(dest="index_command", metavar="ACTION", required=True)
-    ib = ix_sub.add_parser("build", help="build (or check) the index of a vintage")
+    ib = command(ix_sub, "build", examples=["icsgeo index build", "icsgeo index build --vintage 2021"], help="build (or check) the index of a vintage")
     vintage_opts(ib, as_at=False)
     ib.add_argument("--all", action="store_true", help="every vintage")
     ib.add_argument("--quiet", action="store_true", help="no progress bar")
     ib.set_defaults(func=_cmd_index)
-    ie = ix_sub.add_parser("export", help="write the postcode index as a documented Parquet product (for DuckDB, Spark, dask)",
+    ie = command(ix_sub, "export", help="write the postcode index as a documented Parquet product (for DuckDB, Spark, dask)",
                            description="One row per known postcode with the answer columns of `icsgeo where` (postcode "
                            "first), sorted by postcode, in row groups with statistics; a stable, versioned schema "
                            "(docs/index-product.md) with the vintage, what it was made from and the licence notice in "
@@ -566,10 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
     ie.add_argument("--output", required=True, metavar="FILE.parquet", help="the file to write (.parquet)")
     ie.set_defaults(func=_cmd_index_export)
 
-    v = sub.add_parser("versions", help="print icsgeo's and its dependencies' versions")
+    v = command(sub, "versions", examples=["icsgeo versions"], help="print icsgeo's and its dependencies' versions")
     v.set_defaults(func=_cmd_versions)
 
-    sv = sub.add_parser("serve", help="answer over HTTP on this machine (FastAPI; pip install \"icsgeo[server]\")",
+    sv = command(sub, "serve", examples=["icsgeo serve", "icsgeo serve --port 8080 --workers 2",
+                                         "curl http://127.0.0.1:8000/postcodes/S1%202HE"], help="answer over HTTP on this machine (FastAPI; pip install \"icsgeo[server]\")",
                         description="A local HTTP API with the answers of `icsgeo where --json`: GET /postcodes/{postcode}, "
                         "POST /postcodes, GET /points, /systems, /health; OpenAPI at /openapi.json, docs at /docs.")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
@@ -592,23 +620,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose or 0, 2)],
         format="icsgeo: %(message)s",
     )
-    from icsgeo import use_releases
+    if args.data_dir:
+        import os
+
+        os.environ["ICSGEO_DATA_DIR"] = args.data_dir  # for this run (and any process it starts)
+    from icsgeo import DefinitionError, UnknownDatasetError, use_releases
 
     pins = {k[len("release_"):]: v for k, v in vars(args).items() if k.startswith("release_") and v is not None}
     try:
         with use_releases(**pins):
-            return args.func(args)
+            code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
+        return code
     except UsageError as exc:
+        print(f"icsgeo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DefinitionError, UnknownDatasetError) as exc:  # no such system, vintage or dataset: the arguments
         print(f"icsgeo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except IcsgeoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # `icsgeo where ... | head`: the reader has what it wanted
+        _quiet_stdout()
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so that Python's final flush into a closed pipe is silent."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
