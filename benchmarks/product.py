@@ -7,7 +7,9 @@
 2. A Parquet of ``--rows`` postcodes (real postcodes sampled from the export, in random case and
    spacing, with 2% junk: empty, malformed, non-ASCII, over-long, unknown), with an ``id`` column.
 3. The same file answered three ways, each a whole process (peak memory from wait4, ``_measure.py``):
-   - **DuckDB** alone (``examples/duckdb_join.py``: normalisation and join in SQL, no icsgeo);
+   - **DuckDB** alone (``examples/duckdb_join.py``: normalisation and join in SQL, no icsgeo), with
+     DuckDB's default memory limit (80% of RAM), with ``--duckdb-memory-limit`` (2 GB), and with the rows
+     in any order (``--any-order``: no sort back into the input's order; sorted by id afterwards, untimed);
    - **icsgeo**'s bulk path, the baseline: ``icsgeo where --input X.parquet --output Y.parquet``;
    - **dask**: ``dd.read_parquet`` → ``icsgeo.where(ddf["postcode"], engine="dask")`` → ``to_parquet``.
 4. The outputs streamed back side by side: every row present and in order, and the number of rows whose
@@ -144,11 +146,12 @@ def main() -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         product, src = tmp / "postcodes.parquet", tmp / "records.parquet"
         duck_out, icsgeo_out, dask_out = tmp / "duckdb.parquet", tmp / "icsgeo.parquet", tmp / "dask"
+        import pyarrow.parquet as pq
+
 
         wall, peak, code = run([*icsgeo, "index", "build", "--quiet", *vintage])
         print(f"index build (warm unless the cache was empty): {wall:.1f} s, peak {peak:.0f} MB, exit {code}", flush=True)
         wall, peak, code = run([*icsgeo, "index", "export", *vintage, "--output", str(product)])
-        import pyarrow.parquet as pq
 
         md = pq.read_metadata(product)
         print(f"icsgeo index export: {wall:.1f} s, peak {peak:.0f} MB, exit {code}; {product.stat().st_size / 1e6:.1f} MB, "
@@ -163,11 +166,18 @@ def main() -> None:
         print(f"icsgeo where --input … --output … (baseline): {w_ics:.1f} s ({args.rows / w_ics / 1e6:.2f} M rows/s), "
               f"peak {p_ics:.0f} MB, exit {c_ics}", flush=True)
         duck = {}
-        for limit in (None, args.duckdb_memory_limit):
-            target = duck_out if limit is None else duck_out.with_name(f"duckdb-{limit}.parquet")
+        for limit, ordered in ((None, True), (args.duckdb_memory_limit, True), (None, False)):
+            target = duck_out.with_name(f"duckdb-{limit or 'default'}-{'ordered' if ordered else 'any-order'}.parquet")
             w, p, c = run([sys.executable, str(EXAMPLE), "--product", str(product), "--input", str(src),
-                           "--output", str(target), *(["--memory-limit", limit] if limit else [])])
-            name = "DuckDB" + (f" (memory_limit {limit})" if limit else " (its default memory limit)")
+                           "--output", str(target), *(["--memory-limit", limit] if limit else []),
+                           *([] if ordered else ["--any-order"])])
+            name = (f"DuckDB (memory_limit {limit}" if limit else "DuckDB (its default memory limit") + \
+                (")" if ordered else ", rows in any order)")
+            if not ordered:  # sorted back by id here, outside the timing, to be compared row by row
+                t = time.perf_counter()
+                pq.write_table(pq.read_table(target, columns=["id", *[col if col != "postcode" else "postcode_icsgeo"
+                                                                      for col in COMPARED]]).sort_by("id"), target)
+                print(f"  (sorted back by id for the comparison in {time.perf_counter() - t:.0f} s)", flush=True)
             duck[name] = target
             print(f"{name} join, examples/duckdb_join.py (no icsgeo): {w:.1f} s ({args.rows / w / 1e6:.2f} M rows/s), "
                   f"peak {p:.0f} MB, exit {c} → {w / w_ics:.2f}× icsgeo's time, {p / p_ics:.2f}× its peak", flush=True)

@@ -42,8 +42,11 @@ def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def join_sql(input: str, product: str, *, column: str, input_columns: list[str], answer_columns: list[str]) -> str:
-    """The query: the input's columns, then the answer columns (renamed ``<name>_icsgeo`` on a clash)."""
+def join_sql(input: str, product: str, *, column: str, input_columns: list[str], answer_columns: list[str],
+             ordered: bool = True) -> str:
+    """The query: the input's columns, then the answer columns (renamed ``<name>_icsgeo`` on a clash);
+    in the input's order unless ``ordered`` is false (a join does not keep it: sorting it back costs
+    most of the time and memory)."""
     src, prod = _literal(input), _literal(product)
     names = {c: (f"{c}_icsgeo" if c in input_columns else c) for c in answer_columns}
     fill = {  # unmatched rows: their status, their normalised postcode, the product's vintage and made_from
@@ -67,13 +70,14 @@ WITH raw AS (
 SELECT {own},
        {answers}
 FROM q LEFT JOIN read_parquet({prod}) AS p ON p.postcode = q._pcds
-ORDER BY q.file_row_number
+{"ORDER BY q.file_row_number" if ordered else ""}
 """
 
 
 def join(input: str | Path, product: str | Path, output: str | Path, *, column: str = "postcode", con=None,
-         memory_limit: str | None = None) -> int:
-    """Answer every row of the Parquet file ``input`` into the Parquet file ``output``; returns the rows
+         memory_limit: str | None = None, ordered: bool = True) -> int:
+    """Answer every row of the Parquet file ``input`` into the Parquet file ``output``, in the input's
+    order (``ordered=False``: in any order, faster; keep an id column of your own); returns the rows
     written. The output appears only when complete (written beside it, then renamed)."""
     import duckdb
 
@@ -84,7 +88,8 @@ def join(input: str | Path, product: str | Path, output: str | Path, *, column: 
     if column not in input_columns:
         raise SystemExit(f"{input} has no column {column!r}; its columns are: {', '.join(input_columns)}")
     answer_columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(product))})").fetchall()]
-    sql = join_sql(str(input), str(product), column=column, input_columns=input_columns, answer_columns=answer_columns)
+    sql = join_sql(str(input), str(product), column=column, input_columns=input_columns, answer_columns=answer_columns,
+                   ordered=ordered)
     out = Path(output)
     tmp = out.with_name(f".{out.name}.pid{os.getpid()}.tmp")
     try:
@@ -102,9 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--column", default="postcode", help="the postcode column of --input (default: postcode)")
     ap.add_argument("--output", required=True, help="where the answered rows go (.parquet)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB's memory limit, e.g. 2GB (it spills to disk beyond)")
+    ap.add_argument("--any-order", action="store_true",
+                    help="write the rows in any order (faster: no sort back into the input's order)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
-    rows = join(args.input, args.product, args.output, column=args.column, memory_limit=args.memory_limit)
+    rows = join(args.input, args.product, args.output, column=args.column, memory_limit=args.memory_limit,
+                ordered=not args.any_order)
     print(f"wrote {rows:,} rows to {args.output} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return 0
 

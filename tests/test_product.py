@@ -238,6 +238,9 @@ def test_duckdb_example_answers_every_row_like_where(product, tmp_path):
     mine = got.drop(columns=["id", "postcode"]).rename(columns={"postcode_icsgeo": "postcode"})[ANSWER_COLUMNS]
     assert _plain(mine).equals(_plain(want[ANSWER_COLUMNS]))
     assert set(want["status"]) >= {"ok", "invalid", "not_found", "terminated", "outside_england"}
+    assert _example().join(src, product, tmp_path / "any.parquet", ordered=False) == len(pcs)  # no sort back
+    any_order = pd.read_parquet(tmp_path / "any.parquet").sort_values("id", kind="stable")
+    assert _plain(any_order).equals(_plain(got))
 
 
 @pytest.mark.realdata
