@@ -453,12 +453,17 @@ def save(frame, path: str | Path, *, layer: str | None = None) -> Path:
     """Write a frame by its extension, atomically (the file appears only when complete).
 
     Tables: ``.csv``, ``.parquet`` or ``.xlsx``. Spatial frames (a GeoDataFrame): ``.geojson`` (WGS84, as the
-    format requires), ``.gpkg`` (EPSG:27700; ``layer`` names the layer) or ``.parquet`` (GeoParquet).
+    format requires), ``.gpkg`` (EPSG:27700; ``layer`` names the layer) or ``.parquet`` (GeoParquet);
+    ``.csv`` or ``.xlsx`` write their attributes without the geometry.
     """
     p = Path(path)
     suffix = p.suffix.lower()
     spatial = hasattr(frame, "geometry") and hasattr(frame, "to_file")
-    allowed = SPATIAL_SUFFIXES if spatial else TABLE_SUFFIXES
+    if spatial and suffix in (".csv", ".xlsx"):  # the attributes alone, for a spreadsheet
+        import pandas as pd
+
+        frame, spatial = pd.DataFrame(frame.drop(columns=frame.geometry.name)), False
+    allowed = SPATIAL_SUFFIXES + (".csv", ".xlsx") if spatial else TABLE_SUFFIXES
     if suffix not in allowed:
         raise BulkInputError(f"{p.name}: write {'a spatial frame' if spatial else 'a table'} as {', '.join(allowed)}, not {suffix or '(no extension)'!r}")
     if spatial and suffix == ".geojson":

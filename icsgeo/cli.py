@@ -229,7 +229,32 @@ def _cmd_where(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ listings
 
+#: Columns shown rounded (shares) and as whole numbers (counts), however they were computed.
+_SHARES = ("confidence", "coverage", "share")
+_COUNTS = ("registered_patients", "population", "footprint_population", "residents", "practices", "lsoas", "places", "parts")
+
+
+def _tidy(frame):
+    """Counts as whole numbers (36155, not 36155.0; missing stays missing) and shares to 4 decimals,
+    for what is printed and written."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for c in frame.columns:
+        values = frame[c]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue
+        if c in _COUNTS or c.endswith("_patients") or c.endswith("_population"):
+            whole = values.dropna()
+            if (whole == whole.round()).all():
+                frame[c] = values.round().astype("Int64")
+        elif any(k in c for k in _SHARES):
+            frame[c] = values.round(4)
+    return frame
+
+
 def _print_frame(frame, as_json: bool) -> None:
+    frame = _tidy(frame)
     if as_json:
         print(frame.to_json(orient="records", force_ascii=False, indent=2))
     else:
@@ -270,7 +295,7 @@ def _cmd_practices(args: argparse.Namespace) -> int:
         p = practices(geography(args.vintage, as_at=args.as_at))
     if args.output:
         try:
-            save(p, args.output)
+            save(_tidy(p), args.output)
         except BulkInputError as exc:
             raise UsageError(str(exc)) from exc
         print(f"wrote {len(p):,} practices to {args.output}", file=sys.stderr)
@@ -287,7 +312,7 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
     if args.system.strip().lower() == "england":
         g = geography(args.vintage, None, None, args.method, args.as_at)
         try:
-            save(g.neighbourhoods, args.output, layer="neighbourhoods")
+            save(_tidy(g.neighbourhoods), args.output, layer="neighbourhoods")
         except BulkInputError as exc:
             raise UsageError(str(exc)) from exc
         print(f"wrote {len(g.neighbourhoods):,} neighbourhoods of England (vintage {g.vintage}, practice map "
@@ -302,7 +327,7 @@ def _cmd_neighbourhoods(args: argparse.Namespace) -> int:
                          "or add a neighbourhoods: list to a system definition)")
     frame = local if kind == "local" else s.neighbourhoods
     try:
-        save(frame, args.output, layer="neighbourhoods")
+        save(_tidy(frame), args.output, layer="neighbourhoods")
     except BulkInputError as exc:
         raise UsageError(str(exc)) from exc
     if kind == "local":
@@ -531,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local: the system definition's own neighbourhoods; pcn: PCN footprints (default: local where defined)")
     nb.add_argument("--method", choices=("registrations", "modelled"), default=None,
                     help="how footprints are made (default: registrations when the files are present, else modelled)")
-    nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet")
+    nb.add_argument("--output", required=True, metavar="FILE", help=".geojson, .gpkg or .parquet (GeoParquet); .csv or .xlsx: the table without the geometry")
     nb.set_defaults(func=_cmd_neighbourhoods)
 
     ex = command(sub, "export", help="England's (or a system's) boundaries in one file: systems, places, neighbourhoods, practices, LSOAs",

@@ -78,3 +78,22 @@ def test_a_closed_pipe_is_not_a_traceback():
     proc.wait(120)
     assert first.strip() == b"["
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.realdata
+def test_tables_show_whole_counts_and_short_shares(tmp_path, capsys):
+    """Registered patients as whole numbers (36155, not 36155.0), confidence to 4 decimals, in what is
+    printed and in what is written; a footprint table goes to a spreadsheet without its geometry."""
+    import openpyxl
+
+    capsys.readouterr()
+    assert cli.main(["practices", "--system", "QF7", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(isinstance(r["registered_patients"], int) for r in rows if r["registered_patients"] is not None)
+    out = tmp_path / "sy.xlsx"
+    assert cli.main(["neighbourhoods", "QF7", "--output", str(out)]) == 0
+    sheet = list(openpyxl.load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    header = sheet[0]
+    assert "geometry" not in header and {"place_name", "system_name", "practices", "registered_patients"} <= set(header)
+    conf = [r[header.index("confidence")] for r in sheet[1:]]
+    assert all(round(c, 4) == c for c in conf) and all(isinstance(r[header.index("registered_patients")], int) for r in sheet[1:])
