@@ -117,6 +117,7 @@ def everyday_place_names(g: Geography) -> pd.Series:
     1. the geography's own name where it is a local authority's ("Sheffield", "Surrey");
     2. else the 2021 CCG whose area it (almost) is, both ways ≥ 90% of residents ("North East and
        North Cumbria ICB - 13T" -> "Newcastle Gateshead", "Central East ICB - 06N" -> "Herts Valleys");
+       where the places are the CCGs (2021), their own names;
     3. else the one to three authorities that make it up (each ≥ 90% inside, together ≥ 90% of its
        residents; counties and unitaries before districts), largest first ("Hampshire, Southampton
        and Isle of Wight");
@@ -134,7 +135,9 @@ def everyday_place_names(g: Geography) -> pd.Series:
     authorities = set(l["lad_name"].dropna()) | set(counties.values())
     out = names.where(names.isin(authorities))
     ccg_names = _unit_names("ccg_codes", "ccg_code", "ccg_name")
-    if g.spec.place_role != "ccg" and len(ccg_names) and "ccg_code" in l:
+    if g.spec.place_role == "ccg":  # the places are the CCGs: their own names, tidied, are the everyday ones
+        out = out.fillna(names)
+    elif len(ccg_names) and "ccg_code" in l:
         both = _coinciding(l, "ccg_code")
         both = both[both["place_share"] >= 0.9].drop_duplicates("place_code").set_index("place_code")["ccg_code"]
         tidy = both.map(ccg_names).map(lambda n: re.sub(r"\s+CCG$", "", re.sub(r"^NHS\s+", "", n)) if isinstance(n, str) else None)

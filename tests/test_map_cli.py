@@ -132,3 +132,51 @@ def test_cdn_page_is_smaller_and_map_usage_errors(tmp_path, capsys):
     assert main(["map", "QF7"]) == 2
     assert main(["map", "QF7", "--output", str(tmp_path / "x.pdf")]) == 2
     assert main(["map", "--output", str(tmp_path / "x.html")]) == 2
+
+
+def test_everyday_place_names_come_from_the_files():
+    """No place of 2026 is named "X ICB - 13T" on a map: a local authority's name, a 2021 CCG's it
+    equals, the authorities it is made of, or the official name shortened, each unique."""
+    from icsgeo import geography
+    from icsgeo.maps import everyday_place_names
+
+    g = geography("2026")
+    names = everyday_place_names(g)
+    assert len(names) == 106 and names.is_unique and not names.str.contains(r" ICB - |^NHS ", regex=True).any()
+    assert names["E38000146"] == "Sheffield"  # a local authority's name, as the geography gives it
+    assert names["E38000212"] == "Newcastle Gateshead"  # 13T: the 2021 CCG of the same area
+    assert names["E38000266"] == "Hampshire, Southampton and Isle of Wight"  # three authorities
+    assert names["E38000259"] == "Black Country"  # D2P2L: the official name shortened
+    assert everyday_place_names(geography("2021"))["E38000212"] == "Newcastle Gateshead"
+
+
+def test_place_colours_and_counts_agree_between_the_2021_and_2026_figures():
+    from icsgeo.maps import map_layers
+    from icsgeo.render import draw_figure
+    from icsgeo.render._layers import place_colours
+
+    then = map_layers("south-yorkshire-and-bassetlaw-2021", practices=False)
+    now = map_layers("South Yorkshire", "2026", practices=False)
+    colour = {}
+    for layers in (then, now):
+        p = layers.layer("places")
+        colour[layers.title] = dict(zip(p["name"], place_colours(p)))
+    a, b = colour.values()
+    assert set(b) == {"Barnsley", "Doncaster", "Rotherham", "Sheffield"} and all(a[n] == b[n] for n in b)
+    fig = draw_figure(then)
+    texts = [t.get_text() for t in fig.texts]
+    assert any(t.startswith("England, 42 systems") for t in texts), texts
+
+
+def test_explore_is_the_map_for_a_notebook():
+    import html
+
+    import folium
+
+    import icsgeo
+
+    m = icsgeo.explore("South Yorkshire")
+    assert isinstance(m, folium.Map)
+    shown = m._repr_html_()
+    page = html.unescape(shown.split('srcdoc="', 1)[1].split('" style=', 1)[0])
+    assert external_references(page) == [] and "Sheffield" in page and "icsgeo-lads" in page

@@ -438,9 +438,10 @@ def _polygon_labels(gdf: gpd.GeoDataFrame, names: list, *, kind: str, tier: int,
                         room=(width, height), fs=fs, overview=overview)
 
 
-def _outlines(lads: gpd.GeoDataFrame, extent, tolerance: float) -> gpd.GeoDataFrame:
+def _outlines(lads: gpd.GeoDataFrame, extent, tolerance: float, drawn=None) -> gpd.GeoDataFrame:
     """The local authorities' borders inside ``extent`` as one line layer: each border once, coverage
-    simplified (shared borders stay shared), clipped to the extent (no box drawn round it)."""
+    simplified (shared borders stay shared), clipped to the extent (no box drawn round it), and
+    without the stretches that run along ``drawn`` (borders the map draws anyway: places, systems)."""
     x0, y0, x1, y1 = extent
     pad = 4 * tolerance
     near = lads.clip(shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
@@ -449,7 +450,22 @@ def _outlines(lads: gpd.GeoDataFrame, extent, tolerance: float) -> gpd.GeoDataFr
         return gpd.GeoDataFrame(geometry=[], crs=lads.crs)
     simple = simplify(near, tolerance)
     borders = shapely.union_all(shapely.boundary(simple.geometry.values))
-    borders = shapely.line_merge(shapely.intersection(borders, shapely.box(x0, y0, x1, y1)))
+    borders = shapely.intersection(borders, shapely.box(x0, y0, x1, y1))
+    if drawn is not None and len(drawn) and not borders.is_empty:
+        # split into segments; drop those whose middle lies along a border already drawn
+        parts = shapely.get_parts(shapely.get_parts(borders))
+        parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings
+        coords, index = shapely.get_coordinates(parts, return_index=True)
+        same = index[1:] == index[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        mids = shapely.points((a + b) / 2)
+        tree = shapely.STRtree(shapely.boundary(np.asarray(drawn)))
+        along = np.zeros(len(mids), dtype=bool)
+        along[np.unique(tree.query(mids, predicate="dwithin", distance=2 * tolerance)[0])] = True
+        kept = shapely.linestrings(np.stack([a[~along], b[~along]], axis=1)) if (~along).any() else []
+        borders = shapely.line_merge(shapely.multilinestrings(kept)) if len(kept) else shapely.MultiLineString()
+    else:
+        borders = shapely.line_merge(borders) if not borders.is_empty else borders
     return gpd.GeoDataFrame(geometry=[borders], crs=lads.crs)
 
 
@@ -562,7 +578,8 @@ def draw_map(
     lad_group = ward_layer = None
     extent = context_extent(system.total_bounds)
     if lads is not None and len(lads):
-        lines = _outlines(lads, extent, max(2 * tol, 50.0))  # context: coarser than the tiers drawn over it
+        drawn = list(system.geometry.values) + (list(places.geometry.values) if places is not None else [])
+        lines = _outlines(lads, extent, max(2 * tol, 50.0), drawn)  # context: coarser than the tiers drawn over it
         if len(lines) and not lines.geometry.iloc[0].is_empty:
             lad_group = folium.FeatureGroup(name="Local authorities", show="context" in visible).add_to(m)
             folium.GeoJson(
