@@ -399,17 +399,19 @@ class MapResult:
 
 def draw(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
          png: str | Path | None = None, tiles: str | None = None, cdn: bool = False, colour: str | None = None,
-         as_at=None) -> MapResult:
+         as_at=None, context: bool = True) -> MapResult:
     """Write a system's interactive map (``output``, .html) and/or its report figure (``png``).
 
     The page is self-contained (works with no network) unless ``cdn=True``; ``tiles`` adds a
-    background tile layer (which the browser downloads). For ``system="england"`` the neighbourhoods
-    are an optional layer, hidden when the page opens, and practices are left out.
+    background tile layer (which the browser downloads). Without tiles the page orients by its
+    context layer (``context``: local authority borders and names, and ward names for one system;
+    :func:`context_layers`). For ``system="england"`` the neighbourhoods are an optional layer,
+    hidden when the page opens, and practices are left out.
     """
     from .render import draw_figure, draw_map, save_map
 
     england = system.strip().lower() == "england"
-    layers = map_layers(system, vintage, practices=not england, colour=colour, as_at=as_at)
+    layers = map_layers(system, vintage, practices=not england, colour=colour, as_at=as_at, context=context)
     html = None
     if output is not None:
         m = draw_map(layers, tiles=tiles, show=("system", "places", "context") if england else None)
@@ -425,7 +427,7 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
 
 
 def explore(system: str, *, vintage: str | int | None = None, tiles: str | None = None, colour: str | None = None,
-            as_at=None, neighbourhoods: bool = True, practices: bool | None = None):
+            as_at=None, neighbourhoods: bool = True, practices: bool | None = None, context: bool = True):
     """A system's interactive map as a ``folium.Map``, for a notebook: Jupyter shows it inline, as
     the self-contained page ``draw`` writes (it needs no network), and it can be extended or saved
     like any folium map.
@@ -442,7 +444,8 @@ def explore(system: str, *, vintage: str | int | None = None, tiles: str | None 
 
     england = system.strip().lower() == "england"
     layers = map_layers(system, vintage, neighbourhoods=neighbourhoods,
-                        practices=(not england) if practices is None else practices, colour=colour, as_at=as_at)
+                        practices=(not england) if practices is None else practices, colour=colour, as_at=as_at,
+                        context=context)
     return draw_map(layers, tiles=tiles, show=("system", "places", "context") if england else None)
 
 

@@ -620,7 +620,7 @@ def draw_map(
         if by_class is not None:
             fill = by_class
         places_group = folium.FeatureGroup(name="Places", show="places" in visible).add_to(m)
-        rows = [["Place", "name"], ["Sub-ICB Location", "official_name"], ["Code", "code"]]
+        rows = [["Place", "name"], ["Official name", "official_name"], ["Code", "code"]]
         places_geo = folium.GeoJson(
             _collection(p_d, _props(name=names, official_name=_column(p_d, "official_name"), code=codes,
                                     shade=_column(p_d, "shade", fmt_float), search=_search_labels(names, codes, "place"))),
