@@ -145,9 +145,11 @@ CHUNK = 16 * ROW_GROUP
 
 
 class _Piece(NamedTuple):
-    """A chunk of answers, held as Parquet bytes (a fifth of its size in Arrow) until the whole
-    index is written, with its ``schema`` as ``pa.Table.from_pandas`` gave it and ``filled``:
-    whether each column has a value."""
+    """A chunk of answers until the whole index is written: ``data``, an Arrow table whose repeated
+    texts (every column but ``postcode``) are dictionary-encoded (a third of their size: England's
+    answers take about 340 MB so), with its ``schema`` as ``pa.Table.from_pandas`` gave it and
+    ``filled``: whether each column has a value. (Held as Parquet bytes instead they would take a
+    fifth of that, for about 1.5 s more on this machine.)"""
 
     data: object
     schema: object
@@ -155,10 +157,11 @@ class _Piece(NamedTuple):
     rows: int
 
     def table(self):
+        """The chunk in the types ``from_pandas`` gave it."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        return pq.read_table(pa.BufferReader(self.data))
+        return pa.table([c.cast(t) if c.type != t else c for c, t in zip(self.data.columns, self.schema.types)],
+                        schema=self.schema)
 
 
 def _answered(parts, geo) -> list[_Piece]:
@@ -175,12 +178,14 @@ def _answered(parts, geo) -> list[_Piece]:
 
 def _piece(frame) -> _Piece:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.compute as pc
 
     out = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-    sink = pa.BufferOutputStream()
-    pq.write_table(out, sink, compression="zstd")
-    return _Piece(sink.getvalue(), out.schema, [c.null_count < len(c) for c in out.columns], out.num_rows)
+    text = (pa.types.is_string, pa.types.is_large_string)
+    columns = [pc.dictionary_encode(c) if n != "postcode" and any(t(c.type) for t in text) else c
+               for n, c in zip(out.column_names, out.columns)]
+    return _Piece(pa.table(columns, names=out.column_names), out.schema, [c.null_count < len(c) for c in out.columns],
+                  out.num_rows)
 
 
 def _index_fields(pieces: list[_Piece]) -> list:
