@@ -102,10 +102,11 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
     gone = ~english
     if gone.any():
         loose = []
+        kept = np.where(english, np.arange(len(out)), -1)
         for c in ("lsoa21_code", "lsoa_method", "lad_code", "lad_name"):
             if isinstance(out[c].dtype, pd.StringDtype):  # as setting None: the dtype's missing value
                 if out[c][gone].notna().any():
-                    out[c] = out[c].where(english)
+                    out[c] = pd.Series(out[c].array.take(kept, allow_fill=True), index=out.index)
             else:
                 loose.append(c)
         if loose:
