@@ -56,8 +56,8 @@ def test_worksop_as_at_2022_is_south_yorkshire_and_bassetlaw_and_in_2026_notting
     assert "Nottingham and Nottinghamshire" in b["system"]["name"]
     assert main(["where", "S1 2HE", "--as-at", "2022-06-30"]) == 0
     assert "LAD                   Sheffield (E08000019)" in capsys.readouterr().out  # the LAD code of its day
-    assert main(["where", "S80 1AA", "--as-at", "2019-01-01"]) == 1
-    assert main(["where", "S80 1AA", "--as-at", "2022-06-30", "--vintage", "2026"]) == 1
+    assert main(["where", "S80 1AA", "--as-at", "2019-01-01"]) == 2  # no vintage was in force: a usage error
+    assert main(["where", "S80 1AA", "--as-at", "2022-06-30", "--vintage", "2026"]) == 2
     assert "vintage 2026 was not in force on 2022-06-30" in capsys.readouterr().err
 
 

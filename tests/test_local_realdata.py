@@ -136,7 +136,7 @@ def test_a_broken_definition_is_one_clear_error_never_a_traceback(tmp_path, neig
     with pytest.raises(DefinitionError, match=message):
         icsgeo.geography(None, defn).lsoas
     r = _cli("where", "S1 2HE", "--system", defn)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and message.split("'")[0][:20] in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 2 and "Traceback" not in r.stderr and message.split("'")[0][:20] in r.stderr, r.stderr[-2000:]
 
 
 def test_a_gap_is_reported_and_a_script_name_is_escaped_in_the_map(tmp_path):
