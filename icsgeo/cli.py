@@ -397,7 +397,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
     if args.png and not args.png.lower().endswith(".png"):
         raise UsageError(f"--png must be a .png file, not {args.png!r}")
     r = draw(args.system, vintage=args.vintage, output=args.output, png=args.png, tiles=args.tiles, cdn=args.cdn,
-             colour=args.colour, as_at=args.as_at)
+             colour=args.colour, as_at=args.as_at, context=args.context)
     drew = f"{r.places} places, " + (f"{r.local} local neighbourhoods, " if r.local else "") + \
         f"{r.neighbourhoods} neighbourhoods, {r.practices} practices"
     if r.html:
@@ -599,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="shade the finest tier drawn (local neighbourhoods, else PCN neighbourhoods; places for England) "
                     "by its population-weighted IMD 2025 score, in quantile classes")
     mp.add_argument("--cdn", action="store_true", help="load Leaflet and plugins from CDNs (smaller page, needs the network)")
+    mp.add_argument("--no-context", dest="context", action="store_false",
+                    help="leave out the local authority borders and names and the ward names drawn to orient by")
     mp.set_defaults(func=_cmd_map)
 
     ix = command(sub, "index", examples=["icsgeo index build --all", "icsgeo index export --output postcodes-2026.parquet"], help="build the prebuilt postcode index (other commands build it on first need)")
