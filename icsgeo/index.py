@@ -77,7 +77,12 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
 
     Returns ``None`` when the cache folder cannot be written: the answers are then kept in memory for
     this process. An existing index file that cannot be read (a half-written file from a killed
-    build) is removed and rebuilt."""
+    build) is removed and rebuilt.
+
+    Bounded: the postcode table is read back from its cache :data:`CHUNK` rows at a time, each chunk
+    answered and kept dictionary-encoded, and the file written a chunk of row groups at a time
+    (:func:`_write_pieces`): no frame of every answer is ever made, and the file is the one a single
+    ``pq.write_table`` of them all would write."""
     import sys
 
     v = _vintage(vintage)
