@@ -181,12 +181,13 @@ def section_same(args, e, n, tmp: Path) -> None:
     import icsgeo
     from icsgeo import grid as cells
     from icsgeo import locate
+    from icsgeo.areas import lsoa_polygons
 
     print("\n== identical answers: 100,000 random points, every column", flush=True)
     x, y = comparison_points(e, n)
     grid_from = locate.GRID_FROM
     with_grid = icsgeo.assign(easting=x, northing=y)
-    answered = (cells.grid_for(np.asarray(icsgeo.areas.lsoa_polygons().geometry.values), None).classify(x, y) != cells.TEST).mean()
+    answered = (cells.grid_for(np.asarray(lsoa_polygons().geometry.values), None).classify(x, y) != cells.TEST).mean()
     locate.GRID_FROM = 10**12  # the plain polygon path
     try:
         plain = icsgeo.assign(easting=x, northing=y)
