@@ -87,8 +87,9 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
         picked = {c: take(c) for c in columns}
     out = pd.concat([located.reset_index(drop=True), pd.DataFrame(picked)], axis=1)
     # The LAD: the official one given with the postcode, else the LSOA's (newest code vintage).
-    lad = out["lad_code"] if "lad_code" in out else pd.Series(pd.NA, index=out.index)
-    lad = lad.astype("string").fillna(out["lsoa_lad_code"].astype("string"))
+    lad = out["lsoa_lad_code"].astype("string")
+    if "lad_code" in out:
+        lad = out["lad_code"].astype("string").fillna(lad)
     lad_row, lads = pd.factorize(lad)  # each distinct LAD recoded and named once
     lads = pd.Series(lads, dtype=lad.dtype)
     if geo.older_lad_codes:

@@ -81,7 +81,8 @@ def lsoa_of_points(easting, northing, *, polygons, lsoa_lads: pd.DataFrame | Non
     official LAD (any code vintage), when known, with ``lsoa_lads`` (``lsoa21_code, lad_code``) to
     check the polygon's LAD against: a point whose polygon lies in another LAD moves to the nearest
     LSOA (within 2 km) of its official LAD. Points without coordinates get no LSOA. Every input row
-    comes out, in order.
+    comes out, in order. From :data:`GRID_FROM` points on, most points are answered by the
+    classified grid of the polygons (:mod:`icsgeo.grid`), with the same answers.
     """
     import shapely
 
