@@ -108,6 +108,7 @@ def differing_rows(a, b) -> int:
 
 _CHILD = """
 import pickle, sys, numpy as np, icsgeo
+assert icsgeo.__file__.startswith(sys.argv[4]), icsgeo.__file__
 x, y = np.load(sys.argv[1]), np.load(sys.argv[2])
 out = icsgeo.assign(easting=x, northing=y)
 with open(sys.argv[3], "wb") as f:
@@ -205,8 +206,9 @@ def section_same(args, e, n, tmp: Path) -> None:
         np.save(tmp / "y.npy", y)
         env = {**os.environ, "PYTHONPATH": str(args.base), "ICSGEO_CACHE_DIR": str(args.base_cache)}
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", _CHILD, str(tmp / "x.npy"), str(tmp / "y.npy"), str(tmp / "base.pkl")],
-                       env=env, check=True, capture_output=True)
+        # -P: the checkout on PYTHONPATH, not the current folder's icsgeo, is imported
+        subprocess.run([sys.executable, "-P", "-c", _CHILD, str(tmp / "x.npy"), str(tmp / "y.npy"), str(tmp / "base.pkl"),
+                        str(args.base.resolve())], env=env, check=True, capture_output=True)
         with open(tmp / "base.pkl", "rb") as f:
             old = pickle.load(f)
         report(f"rows differing from {args.base} (child process, {time.perf_counter() - t:.0f} s), all columns",
@@ -226,7 +228,7 @@ def section_process(args, e, n, tmp: Path) -> None:
            f"{statistics.median(r[0] for r in runs):.1f} s, peak {max(r[1] for r in runs):.0f} MB")
     if args.base:
         env = {"PYTHONPATH": str(args.base), "ICSGEO_CACHE_DIR": str(args.base_cache)}
-        old = [run([*ICSGEO, *cmd], env=env) for _ in range(args.runs)]
+        old = [run([sys.executable, "-P", "-m", "icsgeo", *cmd], env=env) for _ in range(args.runs)]
         report(f"the same with {args.base} (median of {args.runs})",
                f"{statistics.median(r[0] for r in old):.1f} s, peak {max(r[1] for r in old):.0f} MB")
 
