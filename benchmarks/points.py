@@ -236,11 +236,16 @@ def section_process(args, e, n, tmp: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--cells", default="64", help="comma-separated cell sizes in metres (powers of two); the first is used after")
+    ap.add_argument("--cells", default=None, help="comma-separated cell sizes in metres (powers of two); the first is "
+                    "used after (default: icsgeo's own, grid.CELL_M = 32)")
     ap.add_argument("--base", type=Path, help="a checkout of the code to compare answers and the whole process with")
     ap.add_argument("--base-cache", type=Path, help="its cache folder (default: a temporary one)")
     ap.add_argument("--only", default="grid,speed,same,process", help="comma-separated sections: grid, speed, same, process")
     args = ap.parse_args()
+    if args.cells is None:
+        from icsgeo.grid import CELL_M
+
+        args.cells = str(int(CELL_M))
     args.cells = [float(c) for c in args.cells.split(",")]
     if not os.environ.get("ICSGEO_DATA_DIR"):
         sys.exit("set ICSGEO_DATA_DIR to the data mirror (e.g. ../shared/data)")
