@@ -108,19 +108,14 @@ def section_bulk(args, tmp: Path) -> None:
 
 
 def section_points(args, tmp: Path) -> None:
-    import numpy as np
     import pandas as pd
+    from points import benchmark_points  # the same points as benchmarks/points.py
 
     import icsgeo
     from icsgeo.areas import lsoa_polygons
 
     print("\n== 1.5 million random points through the spatial path", flush=True)
-    pwc = icsgeo.read("lsoa21-pwc")
-    pwc = pwc[pwc["code"].str.startswith("E")]
-    rng = np.random.default_rng(7)
-    pick = rng.integers(0, len(pwc), 1_500_000)
-    e = pwc.geometry.x.to_numpy()[pick] + rng.normal(0, 400, len(pick))
-    n = pwc.geometry.y.to_numpy()[pick] + rng.normal(0, 400, len(pick))
+    e, n = benchmark_points()
     report("points", "1,500,000: LSOA population-weighted centroids + N(0, 400 m) jitter, seed 7")
     icsgeo.assign(easting=e[:10], northing=n[:10])
     times = []
