@@ -77,8 +77,8 @@ def _match(header: list[str], wanted: str, path: Path) -> str:
     raise BulkInputError(f"{path} has no column {wanted!r}; its columns are: {shown}{more}")
 
 
-def _csv_encoding(path: Path) -> str:
-    head = path.open("rb").read(1 << 16)
+def _csv_encoding(head: bytes) -> str:
+    """UTF-8, or Windows-1252 when the file's first bytes are not UTF-8."""
     try:
         head.decode("utf-8")
         return "utf8"
@@ -118,9 +118,11 @@ class _Source:
                 self.schema = self._parquet.schema_arrow
                 self.header = self.schema.names
             elif self.kind == "CSV":
-                if not path.open("rb").read(1 << 16).strip():
+                with path.open("rb") as f:
+                    head = f.read(1 << 16)
+                if not head.strip():
                     raise BulkInputError(f"{path} is empty: a CSV needs a header row naming the column(s)")
-                self.encoding = _csv_encoding(path)
+                self.encoding = _csv_encoding(head)
                 self.header, self._has_rows = _csv_header(path, self.encoding)
             else:
                 self._rows = _excel_rows(path)
@@ -175,14 +177,18 @@ class _Source:
         import pyarrow as pa
 
         width = len(self.header)
+
+        def batch(rows):
+            return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in zip(*rows)], names=self.header)
+
         rows: list = []
         for row in self._rows:
             rows.append(row[:width] + [""] * (width - len(row)))
             if len(rows) == BATCH_ROWS:
-                yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in zip(*rows)], names=self.header)
+                yield batch(rows)
                 rows = []
         if rows:
-            yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in zip(*rows)], names=self.header)
+            yield batch(rows)
 
 
 def _excel_rows(path: Path) -> Iterator[list[str]]:
