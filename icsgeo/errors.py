@@ -9,6 +9,8 @@ __all__ = [
     "DataFileMissingError",
     "DataFileHashError",
     "DataFormatError",
+    "DataFileCorruptError",
+    "OutputWriteError",
     "InvalidPostcodeError",
     "MissingDependencyError",
     "DefinitionError",
@@ -38,6 +40,35 @@ class DataFileHashError(DataFileError):
 
 class DataFormatError(DataFileError, ValueError):
     """A file that does not have the columns, sheets or layout its catalogue entry describes."""
+
+
+class DataFileCorruptError(DataFormatError):
+    """A data file whose bytes are damaged: a zip member with a bad CRC, a compressed stream that
+    does not decompress, a file cut short. Seen when ``ICSGEO_VERIFY`` is ``warn`` or ``off`` (in
+    ``strict`` mode the hash check refuses the file first). The message names the dataset and the
+    file name and says to delete the file so that it is fetched (or copied) again."""
+
+
+class OutputWriteError(IcsgeoError, OSError):
+    """An output (or cache) file that could not be written: the path is a folder, the folder is
+    read-only or not writable, or the disk is full. Nothing is left at the path (a previous file
+    there is kept as it was) and no temporary file remains. ``errno`` is the operating system's
+    error number, ``filename`` the path; ``str()`` says what to do."""
+
+    def __init__(self, message: str, *, errno: int | None = None, path=None, strerror: str | None = None):
+        super().__init__(errno, strerror or message)
+        self.filename = None if path is None else str(path)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # picklable (worker processes, multiprocessing) with its keyword arguments
+        return (_output_write_error, (self.message, self.errno, self.filename, self.strerror))
+
+
+def _output_write_error(message, errno, path, strerror):
+    return OutputWriteError(message, errno=errno, path=path, strerror=strerror)
 
 
 class InvalidPostcodeError(IcsgeoError, ValueError):
