@@ -12,9 +12,11 @@ from typing import Callable
 
 from ..cache import cached_frame, sha256_file
 from ..catalogue import Catalogue, Dataset, catalogue
-from ...errors import UnknownDatasetError
+from ...errors import IcsgeoError, UnknownDatasetError
 from ..fetch import fetch
+from ...settings import get_settings
 from . import ods, ons, postcodes, registrations
+from ._common import DAMAGED, check_intact, corrupt
 
 #: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
 _DOCTEST_NEEDS_DATA = True
@@ -43,6 +45,10 @@ def read(dataset: str | Dataset, table: str | None = None, *, catalogue: Catalog
     Parquet/GeoParquet keyed by the file's sha256, the catalogue entry and the icsgeo version, so a
     second read costs a Parquet load. ``table`` picks a sheet of a multi-table file (e.g. ePCN's
     ``pcns`` or ``membership``).
+
+    A damaged file (a zip member with a bad CRC, a stream that does not decompress, a file cut
+    short: possible when ``ICSGEO_VERIFY`` is ``warn`` or ``off``) raises
+    :class:`~icsgeo.errors.DataFileCorruptError` naming the dataset and the file and what to do.
     """
     entry = dataset if isinstance(dataset, Dataset) else (catalogue or _default()).get(dataset)
     if entry.reader == "text":
@@ -51,9 +57,21 @@ def read(dataset: str | Dataset, table: str | None = None, *, catalogue: Catalog
     tbl = entry.table(table)
     path = fetch(entry)
     if not cache:
-        return func(path, entry, tbl)
+        return _parse(func, path, entry, tbl)
     key = {"dataset": entry.id, "table": tbl.name, "sha256": sha256_file(path), "entry": repr(entry)}
-    return cached_frame(f"{entry.id}.{tbl.name}", key, lambda: func(path, entry, tbl), geo=geo)
+    return cached_frame(f"{entry.id}.{tbl.name}", key, lambda: _parse(func, path, entry, tbl), geo=geo)
+
+
+def _parse(func: Callable, path, entry: Dataset, tbl):
+    """``func(path, entry, tbl)``, a damaged file's errors turned into ``DataFileCorruptError``."""
+    if get_settings().verify != "strict":  # unverified bytes: check the CRCs first (GDAL does not)
+        check_intact(path, entry)
+    try:
+        return func(path, entry, tbl)
+    except IcsgeoError:
+        raise
+    except DAMAGED as exc:
+        raise corrupt(entry, path, exc) from exc
 
 
 def read_text(dataset: str | Dataset, *, catalogue: Catalogue | None = None) -> str:

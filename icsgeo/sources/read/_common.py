@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
@@ -13,7 +14,62 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..catalogue import Dataset, Table
-from ...errors import DataFormatError
+from ...errors import DataFileCorruptError, DataFormatError
+
+#: What a damaged file raises while it is read: a bad zip (or CRC), a deflate stream that does not
+#: decompress, a compressed stream cut short.
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
+def corrupt(entry: Dataset, path: Path, why: object) -> DataFileCorruptError:
+    """The error for a damaged data file: the dataset, the file's name (no absolute path), why, and
+    what to do (delete it so that it is fetched or copied again)."""
+    from ...settings import get_settings
+
+    text = str(why)
+    for p in (Path(path), Path(path).parent):  # a reader's message may carry the absolute path
+        text = text.replace(str(p), p.name)
+    s = get_settings()
+    where = "the data folder (ICSGEO_DATA_DIR)"
+    try:
+        if s.data_dir is None or s.data_dir.resolve() not in Path(path).resolve().parents:
+            where = "icsgeo's cache (the data folder inside ICSGEO_CACHE_DIR)"
+    except OSError:
+        pass
+    src = entry.url or entry.landing or entry.publisher
+    again = (f"run `icsgeo data fetch {entry.id}` to download it again, or download it from {src}" if entry.url
+             else f"download it again from {src}")
+    return DataFileCorruptError(
+        f"dataset {entry.id!r}: the file {entry.file} is damaged ({text}): its bytes are not those its publisher "
+        f"published (a broken download or copy, or a failing disk). Delete {entry.file} from {where}, then "
+        f"{again} and save it under the same name."
+    )
+
+
+def check_intact(path: Path, entry: Dataset) -> None:
+    """Read a zip's members (the catalogue's ``member``, else all) through their CRC checks, and a
+    Parquet file's footer: raises :func:`corrupt` for a damaged file. Used when the hash check is
+    ``warn`` or ``off`` (GDAL reads a stored zip member without checking its CRC)."""
+    suffix = Path(path).suffix.lower()
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+                for name in [entry.member] if entry.member in names else names:
+                    with zf.open(name) as f:
+                        while f.read(1 << 22):
+                            pass
+        except DAMAGED as exc:
+            raise corrupt(entry, path, exc) from exc
+    elif entry.member or entry.format == "zip" or suffix == ".zip":
+        raise corrupt(entry, path, "not a readable zip file: cut short or damaged")
+    elif entry.format == "parquet" or suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            pq.read_metadata(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a file cut short vary
+            raise corrupt(entry, path, f"not a readable Parquet file: {exc}") from exc
 
 
 @contextmanager
@@ -23,7 +79,7 @@ def open_member(path: Path, entry: Dataset) -> Iterator[IO[bytes]]:
         try:
             zf = zipfile.ZipFile(path)
         except zipfile.BadZipFile as exc:
-            raise DataFormatError(f"{path} (dataset {entry.id!r}) is not a readable zip file: {exc}") from exc
+            raise corrupt(entry, path, f"not a readable zip file: {exc}") from exc
         with zf:
             if entry.member not in zf.namelist():
                 raise DataFormatError(
