@@ -1,24 +1,51 @@
-"""Content-keyed cache: file hashes (memoised by size and mtime) and derived Parquet/GeoParquet layers.
+"""Content-keyed cache: file hashes, derived Parquet/GeoParquet layers, and the one atomic writer.
 
-Derived layers are stored under ``<cache>/derived/`` with a name made of a readable stem and a digest of
-everything that determines their content (input file hashes, parameters, icsgeo version). Writes are
-atomic (temporary file in the same folder, then ``os.replace``), so a killed process never leaves a
-half-written layer that a later run would trust.
+**Hashes.** A file's sha256 is remembered in ``<cache>/file-hashes.json`` under a stamp no user can set:
+device, inode, change time (``st_ctime_ns``: set by the kernel on every write, rename or ``utime``),
+size and modification time. An edit in place that keeps the size and modification time (bit rot,
+``cp -p``, ``touch -r``) changes the change time, so the file is hashed again. A file hashed less than
+:data:`RACY_NS` after its last change is not remembered (a second change in the same clock tick would
+keep its stamp: git's "racily clean" entries). On Windows ``os.stat`` has no change time (``st_ctime``
+is the creation time, which programs can set), so the memo is not trusted there: each process hashes
+each file once. :func:`sha256_file` with ``rehash=True`` (``icsgeo data``) hashes afresh and, when the
+memo was wrong all the same, removes every derived layer (they may have been built from other bytes).
+
+**Derived layers** are stored under ``<cache>/derived/`` with a name made of a readable stem and a digest
+of everything that determines their content (input file hashes, parameters, icsgeo version). A layer is
+stored only when every input file named in its key (by hash) has the stamp it had when it was hashed
+until the build is over: the bytes it was built from are the bytes hashed. One process builds a layer
+at a time (:func:`build_lock`, a file lock: it goes with a killed process); the others wait, then read it.
+
+**Writes** (layers, the memo, every output icsgeo writes) go through :func:`atomic_write`: a temporary
+file in the same folder, held under an exclusive lock while it is written, fsync, then ``os.replace``;
+a failure (a folder at the path, a read-only folder or file system, a full disk) is an
+:class:`~icsgeo.errors.OutputWriteError` saying what to do, with nothing left behind. SIGTERM and SIGHUP
+during a write remove the temporary and exit ``128 + signal``. :func:`sweep_temporaries` removes only
+temporaries whose writer is gone (their lock can be taken), whatever PID namespace it ran in.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import glob
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
+import signal
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from .._version import __version__
+from ..errors import IcsgeoError, OutputWriteError
 from ..settings import get_settings
 
 log = logging.getLogger("icsgeo")
@@ -26,112 +53,575 @@ log = logging.getLogger("icsgeo")
 T = TypeVar("T")
 
 _HASH_MEMO = "file-hashes.json"
-
+#: A file whose last change is less than this (ns) before it was hashed is not remembered on disk.
+RACY_NS = 2_000_000_000
+#: Whether the disk memo may skip hashing (it needs a change time no user can set: not on Windows).
+TRUST_MEMO = os.name != "nt"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 _MEMO: dict[str, Any] = {}  # the hash memo as read from disk once per process (path -> table)
+#: resolved path -> (stamp, digest, racy): every hash computed or trusted in this process
+_SEEN: dict[str, tuple[tuple, str, bool]] = {}
+_SEEN_LOCK = threading.Lock()
+_MEMO_LOCK = threading.Lock()
 
 
 def _memo_table(memo_path: Path) -> dict[str, Any]:
     key = str(memo_path)
     if key not in _MEMO:
         try:
-            _MEMO[key] = json.loads(memo_path.read_text())
+            table = json.loads(memo_path.read_text())
+            _MEMO[key] = table if isinstance(table, dict) else {}
         except (OSError, ValueError):
             _MEMO[key] = {}
     return _MEMO[key]
 
 
-def sha256_file(path: str | Path, *, memo: bool = True) -> str:
-    """sha256 of a file; memoised by (path, size, mtime) so an unchanged file is hashed once."""
+def file_stamp(path: str | Path | os.stat_result) -> list[int]:
+    """What the hash memo keys a file by: device, inode, change time, size, modification time (ns)."""
+    st = path if isinstance(path, os.stat_result) else os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size, st.st_mtime_ns]
+
+
+def _hash(path: Path) -> tuple[str, tuple, bool]:
+    """(sha256, stamp of the bytes hashed, racy): hashed through one open file, whose stamp is taken
+    before and after; a file that changed meanwhile is hashed again (three tries)."""
+    for _ in range(3):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno())
+            started = time.time_ns()
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+            after = os.fstat(f.fileno())
+        stamp = tuple(file_stamp(before))
+        if tuple(file_stamp(after)) == stamp:
+            racy = started - max(before.st_ctime_ns, before.st_mtime_ns) < RACY_NS
+            return h.hexdigest(), stamp, racy
+    return h.hexdigest(), stamp, True  # still changing: never remembered on disk
+
+
+def _remember(key: str, stamp: tuple, digest: str, racy: bool) -> None:
+    with _SEEN_LOCK:
+        _SEEN[key] = (tuple(stamp), digest, racy)
+
+
+def sha256_file(path: str | Path, *, memo: bool = True, rehash: bool = False) -> str:
+    """sha256 of a file, hashed once while it keeps its stamp (see the module docstring).
+
+    ``memo=False``: hash it, leaving the disk memo alone. ``rehash=True``: hash it afresh and correct
+    the memo; a remembered hash found wrong for the same stamp (a file system whose change times
+    cannot be trusted) is logged, and every derived layer is removed.
+    """
     path = Path(path).resolve()
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns]
+    key = str(path)
     memo_path = get_settings().cache_dir / _HASH_MEMO
-    table = _memo_table(memo_path) if memo else {}
-    if memo:
-        hit = table.get(str(path))
-        if hit and hit[:2] == stamp:
-            return hit[2]
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    if memo:
+    if memo and not rehash:
+        stamp = tuple(file_stamp(path))
+        with _SEEN_LOCK:
+            seen = _SEEN.get(key)
+        if seen is not None and seen[0] == stamp and not seen[2]:
+            return seen[1]
+        hit = _memo_table(memo_path).get(key) if TRUST_MEMO else None
+        if isinstance(hit, list) and len(hit) == 6 and tuple(hit[:5]) == stamp:
+            _remember(key, stamp, hit[5], False)
+            return hit[5]
+    digest, stamp, racy = _hash(path)
+    _remember(key, stamp, digest, racy)
+    if not memo:
+        return digest
+    table = _memo_table(memo_path)
+    old = table.get(key)
+    if rehash and isinstance(old, list) and len(old) == 6 and tuple(old[:5]) == stamp and old[5] != digest:
+        log.warning("the remembered hash of %s was wrong: the file changed without its change time changing "
+                    "(a file system that does not keep change times?); removing every derived layer, which may "
+                    "have been built from other bytes: they are rebuilt when next needed", path.name)
+        forget_derived()
+    if racy:
+        if old is not None and tuple(old[:5]) != stamp:
+            with _MEMO_LOCK:
+                table.pop(key, None)  # never trust an older stamp's hash either
+        return digest
+    entry = [*stamp, digest]
+    if old == entry:
+        return digest
+    with _MEMO_LOCK:
         try:  # merge with what other processes wrote meanwhile
-            table.update({k: v for k, v in json.loads(memo_path.read_text()).items() if k not in table})
+            on_disk = json.loads(memo_path.read_text())
+            if isinstance(on_disk, dict):
+                table.update({k: v for k, v in on_disk.items() if k not in table})
         except (OSError, ValueError):
             pass
-        table[str(path)] = [*stamp, digest]
+        table[key] = entry
+        blob = json.dumps(table).encode()
         try:
-            atomic_write_bytes(memo_path, json.dumps(table).encode())
+            atomic_write_bytes(memo_path, blob)
         except OSError as exc:  # a read-only cache only costs speed
-            log.debug("could not update the hash memo at %s: %s", memo_path, exc)
+            log.debug("could not update the hash memo %s: %s", memo_path.name, getattr(exc, "strerror", exc))
     return digest
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp")
+def forget_derived() -> int:
+    """Remove every derived layer and index from the cache (downloads and the memo stay); the count."""
+    root = get_settings().cache_dir
+    n = 0
+    for folder in (root / "derived", root / "index"):
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            if p.is_file() and not p.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    n += 1
+    return n
+
+
+def _inputs_of(key: Any) -> dict[str, tuple]:
+    """The files hashed in this process whose hash is in ``key`` and whose stamp is still the one
+    hashed: what a layer keyed by ``key`` is about to be built from."""
+    digests: set[str] = set()
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            if _HEX64.fullmatch(v):
+                digests.add(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            for x in v:
+                walk(x)
+
+    walk(key)
+    if not digests:
+        return {}
+    with _SEEN_LOCK:
+        seen = [(p, rec) for p, rec in _SEEN.items() if rec[1] in digests]
+    out = {}
+    for p, rec in seen:
+        try:
+            if tuple(file_stamp(p)) == rec[0]:
+                out[p] = rec
+        except OSError:
+            pass
+    return out
+
+
+def _changed(inputs: dict[str, tuple]) -> list[str]:
+    """Names of the ``inputs`` whose bytes may differ now from the bytes hashed."""
+    out = []
+    for p, (stamp, digest, racy) in inputs.items():
+        try:
+            same = tuple(file_stamp(p)) == stamp
+            if same and racy:  # changed in the clock tick it was hashed in: only its bytes tell
+                again, now, still_racy = _hash(Path(p))
+                _remember(p, now, again, still_racy)
+                same = now == stamp and again == digest
+        except OSError:
+            same = False
+        if not same:
+            out.append(Path(p).name)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# File locks: flock on POSIX, msvcrt.locking on Windows
+# ---------------------------------------------------------------------------------------------
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _lock(fd: int) -> None:
+        while not _try_lock(fd):
+            time.sleep(0.1)
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+@contextlib.contextmanager
+def build_lock(path: str | Path, *, what: str | None = None) -> Iterator[bool]:
+    """Hold the lock for building ``path`` (a file ``.<name>.build-lock`` beside it): one process
+    builds, the others wait (saying so, once) and then find its result. Yields whether it waited.
+
+    The lock goes with its process, so a killed build never blocks the next. A folder that cannot
+    be written gives no lock (the build goes ahead alone)."""
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.build-lock")
+    fd, waited = None, False
+    while True:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            log.debug("no build lock for %s (%s)", path.name, getattr(exc, "strerror", exc))
+            fd = None
+            break
+        if not _try_lock(fd):
+            if not waited:
+                log.warning("waiting for another icsgeo process to finish building %s", what or path.name)
+            waited = True
+            _lock(fd)
+        try:  # its holder may have removed it (and another process made a new one) meanwhile
+            same = os.name == "nt" or os.path.samestat(os.fstat(fd), os.stat(lock))
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield waited
+    finally:
+        if fd is not None:
+            if os.name != "nt":
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)  # while held: a waiter finds it gone and takes a new one
+            os.close(fd)
 
 
+# ---------------------------------------------------------------------------------------------
+# The atomic writer
+# ---------------------------------------------------------------------------------------------
+
+#: A temporary ``.<stem>.<random>.icsgeo.tmp<suffix>`` is written under the lock ``.<stem>.<random>.icsgeo.lock``.
+_NEW_TMP = re.compile(r"^\.(?P<base>.+\.icsgeo)\.tmp(\.[^.]+)?$")
+_NEW_LOCK = re.compile(r"^\.(?P<base>.+\.icsgeo)\.lock$")
+#: Older icsgeo versions' temporaries (no lock): removed once older than LEGACY_AGE.
+_LEGACY_TMP = re.compile(r"^\..*\.pid\d+\..*\.tmp(\.[A-Za-z0-9]+)?$")
+#: Any hidden temporary: removed in icsgeo's own cache folders only.
 _TMP = re.compile(r"^\..*\.tmp(\.[A-Za-z0-9]+)?$")
-_PID = re.compile(r"\.pid(\d+)\.")
+LEGACY_AGE = 24 * 3600
+#: A lock file not yet sealed by its writer (it writes its pid once it holds the lock) is left this long (s).
+_GRACE = 60
+
+_LIVE: set[str] = set()  # this process's temporaries and their locks, for the signal handler
+_LIVE_LOCK = threading.Lock()
+_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+_INSTALLED: dict[int, Any] = {}
+if hasattr(os, "register_at_fork"):  # a forked child owns none of its parent's temporaries
+    os.register_at_fork(after_in_child=_LIVE.clear)
+
+
+def _on_signal(signum, frame) -> None:  # noqa: ARG001
+    """SIGTERM/SIGHUP during a write: remove this process's temporaries, exit 128 + signum."""
+    for _ in range(3):
+        try:
+            live = list(_LIVE)
+            break
+        except RuntimeError:  # changed by another thread meanwhile
+            continue
+    else:
+        live = []
+    for p in sorted(live, key=lambda n: n.endswith(".lock")):  # temporaries first, then their locks
+        try:
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(128 + signum)
+
+
+def _live(*paths: str, add: bool) -> None:
+    main = threading.current_thread() is threading.main_thread()
+    with _LIVE_LOCK:
+        if add:
+            _LIVE.update(paths)
+        else:
+            _LIVE.difference_update(paths)
+        empty = not _LIVE
+    if not main:
+        return
+    try:
+        if add:
+            for sig in _SIGNALS:  # only where nobody else handles it (a server keeps its own handler)
+                if sig not in _INSTALLED and signal.getsignal(sig) is signal.SIG_DFL:
+                    signal.signal(sig, _on_signal)
+                    _INSTALLED[sig] = signal.SIG_DFL
+        elif empty:
+            for sig, previous in list(_INSTALLED.items()):
+                if signal.getsignal(sig) is _on_signal:
+                    signal.signal(sig, previous)
+                del _INSTALLED[sig]
+    except (ValueError, OSError):  # not the main interpreter, or signals unavailable
+        pass
+
+
+def _in_cache(folder: Path) -> bool:
+    try:
+        root = get_settings().cache_dir.resolve()
+        folder = folder.resolve()
+    except Exception:  # noqa: BLE001 - bad settings: treat the folder as the user's
+        return False
+    return folder == root or root in folder.parents
+
+
+def _remove(p: Path) -> bool:
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return False
+
+
+def _age(p: Path) -> float:
+    try:
+        return time.time() - p.lstat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def sweep_temporaries(folder: Path) -> None:
-    """Remove temporary files left in ``folder`` by writers that died (a killed build): names carry
-    the writer's pid, and only files of a live process are kept."""
+    """Remove the temporaries in ``folder`` whose writer is gone (a killed run): an icsgeo temporary
+    when its lock can be taken (a live writer holds it, in whatever PID namespace or container), an
+    older icsgeo's once a day old, and in icsgeo's cache folders any other hidden ``.*.tmp`` file.
+    Other programs' files in a user's folder are left alone."""
+    folder = Path(folder)
     try:
-        entries = list(folder.iterdir())
+        names = [e.name for e in os.scandir(folder)]
     except OSError:
         return
-    for p in entries:
-        if not _TMP.match(p.name):
+    own = None
+    for name in names:
+        if not name.startswith("."):
             continue
-        m = _PID.search(p.name)
-        if m and _alive(int(m.group(1))):
+        p = folder / name
+        m = _NEW_LOCK.match(name)
+        if m:
+            _sweep_lock(folder, m.group("base"))
             continue
-        try:
-            p.unlink()
-            log.info("removed a half-written file left by an interrupted run: %s", p)
-        except OSError:
-            pass
+        m = _NEW_TMP.match(name)
+        if m:
+            if not (folder / f".{m.group('base')}.lock").exists() and _remove(p):
+                log.info("removed a temporary file left by an interrupted run: %s", name)
+            continue
+        if _LEGACY_TMP.match(name):
+            if _age(p) > LEGACY_AGE and _remove(p):
+                log.info("removed a temporary file left by an interrupted run: %s", name)
+            continue
+        if _TMP.match(name):
+            own = _in_cache(folder) if own is None else own
+            if own and _remove(p):
+                log.info("removed a temporary file left by an interrupted run: %s", name)
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def _sweep_lock(folder: Path, base: str) -> None:
+    lock = folder / f".{base}.lock"
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        if not _try_lock(fd):
+            return  # its writer is alive
+        if os.fstat(fd).st_size == 0 and _age(lock) < _GRACE:
+            return  # made an instant ago; its writer is about to lock it
+        for t in glob.glob(glob.escape(str(folder / f".{base}.tmp")) + "*"):
+            if _remove(Path(t)):
+                log.info("removed a temporary file left by an interrupted run: %s", Path(t).name)
+        if os.name != "nt":
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+    finally:
+        os.close(fd)
+    if os.name == "nt":  # pragma: no cover
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+
+
+#: errno values that are about the place written to, whatever file an error names
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def output_error(path: Path, exc: OSError) -> OutputWriteError:
+    """The :class:`OutputWriteError` for ``exc`` met writing ``path``: what happened and what to do."""
+    if isinstance(exc, OutputWriteError):
+        return exc
+    code = exc.errno
+    reason = exc.strerror or str(exc)
+    kept = " (the file already there is kept as it was)" if path.is_file() else ""
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        msg = (f"could not write {path}: the disk is full ({reason}). Free some space there, or write to a "
+               f"folder on another disk; nothing was written{kept}")
+    elif code == errno.EISDIR or path.is_dir():
+        code = errno.EISDIR
+        msg = (f"{path} is a folder: give a file name for the output (a new file, e.g. "
+               f"{path / ('output' + (path.suffix or '.csv'))})")
+    elif code == errno.EROFS:
+        msg = f"could not write {path}: the file system is read-only. Write to another folder, on a writable disk"
+    elif code in (errno.EACCES, errno.EPERM):
+        msg = (f"could not write {path}: permission denied ({reason}). Write to another folder, one you can "
+               f"write to, or ask for write access to {path.parent}")
+    elif code in (errno.ENOTDIR, errno.EEXIST) or any(a.exists() and not a.is_dir() for a in path.parents):
+        code = errno.ENOTDIR
+        blocker = next((a for a in path.parents if a.exists() and not a.is_dir()), path.parent)
+        msg = f"could not write {path}: {blocker} is not a folder (a file of that name is in the way). Choose another path"
+    elif code == errno.ENAMETOOLONG:
+        msg = f"could not write {path}: the name is too long for the file system. Choose a shorter name"
+    elif code == errno.EFBIG:
+        msg = f"could not write {path}: the file is too large for the file system ({reason}). Write to another disk"
+    else:
+        msg = f"could not write {path}: {reason}. Check the disk, or write to another folder{kept}"
+    return OutputWriteError(msg, errno=code, path=path, strerror=os.strerror(code) if code else reason)
+
+
+def _about_output(exc: OSError, tmp: Path, path: Path) -> bool:
+    """Whether an OSError raised by a writer is about the output (not an input it was reading)."""
+    if isinstance(exc, IcsgeoError):
         return False
-    except PermissionError:
+    if exc.errno in _OUTPUT_ERRNOS:
         return True
+    names = {str(x) for x in (exc.filename, getattr(exc, "filename2", None)) if x}
+    if not names:
+        return exc.errno in (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG)
+    mine = {str(tmp), str(path), str(path.parent), tmp.name, path.name}
+    return bool(names & mine)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then move the result to ``path`` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_temporaries(path.parent)
-    # keep the real extension last: some writers (GPKG) check it
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.pid{os.getpid()}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    Path(tmp).unlink()  # writers that refuse to overwrite get a fresh path
+def _disk_full(folder: Path) -> bool:
     try:
-        write(Path(tmp))
-        os.replace(tmp, path)
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def _fsync(p: Path) -> None:
+    if p.is_symlink() or not p.is_file():
+        return
+    fd = os.open(p, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # pragma: no cover
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _new_temporary(path: Path) -> tuple[int, Path, Path]:
+    """(lock fd, lock path, temporary path) beside ``path``: the lock is made, locked and sealed
+    (its writer's pid written) before the temporary exists."""
+    stem = path.stem[:80] or "output"
+    fd, lock = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=".icsgeo.lock")
+    try:
+        _lock(fd)  # a sweeper may hold it for an instant
+        os.write(fd, f"{os.getpid()}\n".encode())
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
         raise
+    tmp = Path(lock[: -len(".lock")] + ".tmp" + path.suffix)  # the real extension last: some writers check it
+    return fd, Path(lock), tmp
+
+
+def check_output(path: str | Path) -> Path:
+    """Raise the :class:`~icsgeo.errors.OutputWriteError` :func:`atomic_write` would raise at once for
+    ``path`` (a folder, a read-only file, a file where a folder should be), before costly work."""
+    path = Path(path)
+    if path.is_dir():
+        raise output_error(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)))
+    if path.exists() and not os.access(path, os.W_OK):
+        raise output_error(path, PermissionError(errno.EACCES, "the file is read-only", str(path)))
+    blocker = next((a for a in path.parents if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise output_error(path, NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)))
+    return path
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)``, then move the result to ``path`` in one step.
+
+    ``tmp_path`` is in the same folder and does not exist yet (writers that refuse to overwrite get
+    a fresh path); it is held under a lock while written (so no other run's sweep takes it), synced
+    to disk, then renamed over ``path``. A folder at ``path``, a folder that cannot be written, a
+    read-only file system or a full disk raise :class:`~icsgeo.errors.OutputWriteError` (an
+    ``OSError``) naming ``path`` and what to do; nothing is left at ``path`` but what was there, and
+    no temporary. SIGTERM or SIGHUP meanwhile (main thread, where nobody else handles them) remove
+    the temporary and exit ``128 + signum``.
+    """
+    path = check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+    sweep_temporaries(path.parent)
+    try:
+        fd, lock, tmp = _new_temporary(path)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+    _live(str(tmp), str(lock), add=True)
+    try:
+        try:
+            write(tmp)
+            _fsync(tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if _about_output(exc, tmp, path):
+                raise output_error(path, exc) from exc
+            if not isinstance(exc, IcsgeoError) and _disk_full(path.parent):
+                raise output_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from exc
+            raise
+        except Exception as exc:  # a writer's own error (GDAL's) on a full disk
+            if _disk_full(path.parent):
+                raise output_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from exc
+            raise
+    except BaseException:
+        _remove(tmp)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # after the temporary is gone: a sweep never sees it without its lock
+        os.close(fd)
+        _live(str(tmp), str(lock), add=False)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with :func:`atomic_write`."""
+    atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
 
 
 #: Modules that only present answers (never change a derived layer): left out of the fingerprint.
@@ -164,29 +654,52 @@ def derived_path(stem: str, key: Any) -> Path:
     return get_settings().cache_dir / "derived" / f"{stem}-{key_digest(key)}.parquet"
 
 
+def _load(path: Path, geo: bool):
+    """The stored layer at ``path``, or ``None`` (absent, or unreadable: then rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        frame = _read_parquet(path, geo)
+        log.debug("cache hit %s", path.name)
+        return frame
+    except Exception as exc:  # corrupt or foreign file: rebuild it
+        log.warning("ignoring unreadable cache file %s (%s); rebuilding", path.name, exc)
+        return None
+
+
 def cached_frame(stem: str, key: Any, build: Callable[[], T], *, geo: bool = False,
                  row_group_size: int | None = None) -> T:
     """Return the layer cached under ``(stem, key)``, building and storing it on a miss.
 
-    A cache that cannot be written (read-only folder, full disk) is logged and skipped: the
-    answer is still built and returned. A cache file that cannot be read is rebuilt.
+    One process builds a layer at a time (:func:`build_lock`): another that needs it meanwhile waits,
+    then reads what the first stored. A layer is stored only when the input files named in ``key``
+    (by their hashes) kept their stamps throughout the build; else it is returned, not stored.
+    A cache that cannot be written (read-only folder, full disk) is logged and skipped: the answer
+    is still built and returned. A cache file that cannot be read is rebuilt.
     ``row_group_size``: rows per Parquet row group of the stored file (pyarrow's default when None);
     small groups let :func:`cached_rows` read only the groups that can hold the rows asked for.
     """
     path = derived_path(stem, key)
-    if path.is_file():
-        try:
-            frame = _read_parquet(path, geo)
-            log.debug("cache hit %s", path.name)
+    frame = _load(path, geo)
+    if frame is not None:
+        return frame  # type: ignore[return-value]
+    with build_lock(path, what=f"the cached layer {stem}"):
+        frame = _load(path, geo)  # stored meanwhile by the process that held the lock
+        if frame is not None:
             return frame  # type: ignore[return-value]
-        except Exception as exc:  # corrupt or foreign file: rebuild it
-            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, exc)
-    log.debug("cache miss %s", path.name)
-    frame = build()
-    try:
-        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, row_group_size=row_group_size))  # type: ignore[attr-defined]
-    except OSError as exc:
-        log.warning("could not write the cache file %s (%s); continuing without caching", path, exc)
+        log.debug("cache miss %s", path.name)
+        inputs = _inputs_of(key)
+        frame = build()
+        changed = _changed(inputs)
+        if changed:
+            log.warning("%s changed while the layer %s was built from it: the layer is not cached (it is built "
+                        "again when next needed)", ", ".join(changed), stem)
+            return frame
+        try:
+            atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, row_group_size=row_group_size))  # type: ignore[attr-defined]
+        except OSError as exc:
+            log.warning("could not write the cache file %s (%s); continuing without caching", path.name,
+                        getattr(exc, "strerror", None) or exc)
     return frame
 
 
@@ -207,7 +720,7 @@ def cached_rows(stem: str, key: Any, build: Callable[[], Any], *, column: str, v
         try:
             return _stored_rows(path, column, wanted)
         except Exception as exc:  # corrupt or foreign file: rebuilt by cached_frame below
-            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, exc)
+            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path.name, exc)
             path.unlink(missing_ok=True)
     frame = cached_frame(stem, key, build, row_group_size=row_group_size)
     return frame[frame[column].isin(wanted.to_pylist()).to_numpy(dtype=bool)].reset_index(drop=True)
@@ -228,7 +741,7 @@ def cached_parts(stem: str, key: Any, build: Callable[[], Any], *, rows: int, ro
 
             pq.read_metadata(path)
         except Exception as exc:  # corrupt or foreign file: rebuilt below
-            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, exc)
+            log.warning("ignoring unreadable cache file %s (%s); rebuilding", path.name, exc)
             path.unlink(missing_ok=True)
     if not path.is_file():
         frame = cached_frame(stem, key, build, row_group_size=row_group_size)

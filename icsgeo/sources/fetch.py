@@ -41,9 +41,10 @@ def locate(dataset: str | Dataset, *, catalogue: Catalogue | None = None) -> Pat
     return None
 
 
-def verify(path: Path, entry: Dataset, *, memo: bool = True) -> bool:
-    """True when the file's sha256 is the catalogue's."""
-    return sha256_file(path, memo=memo) == entry.sha256
+def verify(path: Path, entry: Dataset, *, memo: bool = True, rehash: bool = False) -> bool:
+    """True when the file's sha256 is the catalogue's. ``rehash=True`` hashes it afresh (and corrects
+    the hash memo: see :func:`icsgeo.sources.cache.sha256_file`); ``memo=False`` leaves the memo alone."""
+    return sha256_file(path, memo=memo, rehash=rehash) == entry.sha256
 
 
 def _how_to_get(entry: Dataset) -> str:

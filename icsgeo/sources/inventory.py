@@ -33,10 +33,12 @@ class DatasetStatus:
 def inventory(*, count_rows: bool = True, rehash: bool = True, cat: Catalogue | None = None) -> list[DatasetStatus]:
     """One :class:`DatasetStatus` per catalogue entry.
 
-    Every present file is hashed afresh unless ``rehash=False`` (then a file whose size and
-    modification time are unchanged keeps its remembered hash: what a service checking itself often
-    wants). ``rows`` is the number of rows icsgeo reads from the file (all tables of a workbook added
-    up; lines of a documentation file), or ``None`` when the file is absent or fails verification.
+    Every present file is hashed afresh unless ``rehash=False`` (then a file whose stamp — inode,
+    change time, size, modification time — is unchanged keeps its remembered hash: what a service
+    checking itself often wants). A rehash corrects the hash memo, and a remembered hash found wrong
+    removes every derived layer (see :func:`icsgeo.sources.cache.sha256_file`). ``rows`` is the
+    number of rows icsgeo reads from the file (all tables of a workbook added up; lines of a
+    documentation file), or ``None`` when the file is absent or fails verification.
     """
     from .read import read, read_text
 
@@ -49,7 +51,7 @@ def inventory(*, count_rows: bool = True, rehash: bool = True, cat: Catalogue | 
         if path is None:
             status.problem = "missing"
         else:
-            status.verified = verify(path, entry, memo=not rehash)
+            status.verified = verify(path, entry, rehash=rehash)
             if not status.verified:
                 size = Path(path).stat().st_size
                 status.problem = f"sha256 differs from the catalogue ({size:,} bytes): truncated, corrupted or another vintage"
@@ -139,10 +141,8 @@ def _place(src: Path, dest: Path, link: bool) -> None:
     if dest.exists() and dest.resolve() == src.resolve():
         return
     if link:
-        tmp = dest.with_name(f".{dest.name}.pid{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(src.resolve())
-        os.replace(tmp, dest)
+        target = src.resolve()
+        atomic_write(dest, lambda tmp: os.symlink(target, tmp))
     else:
         atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp))
 
