@@ -18,7 +18,7 @@ import pandas as pd
 from .answers import practices as practice_answers
 from .errors import BulkInputError
 from .settings import WORKING_CRS
-from .sources.cache import atomic_write
+from .sources.cache import atomic_write, check_output
 from .sources.catalogue import catalogue
 from .sources.inputs import dataset
 from .tiers import Geography, geography
@@ -103,6 +103,7 @@ def export(output: str | Path, *, vintage: str | int | None = None, system: str 
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise BulkInputError(f"{out.name}: export to {', '.join(SUFFIXES)}, not {suffix or '(no extension)'!r}")
+    check_output(out)  # a folder, a read-only file: said before the layers are made
     g = geography(None if vintage is None else str(vintage), as_at=as_at)
     chosen = None
     if system is not None and system.strip().lower() != "england":

@@ -409,7 +409,11 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
     hidden when the page opens, and practices are left out.
     """
     from .render import draw_figure, draw_map, save_map
+    from .sources.cache import check_output
 
+    for target in (output, png):  # a folder or a read-only file is said before the map is made
+        if target is not None:
+            check_output(target)
     england = system.strip().lower() == "england"
     layers = map_layers(system, vintage, practices=not england, colour=colour, as_at=as_at, context=context)
     html = None
@@ -456,6 +460,11 @@ def draw_profile(system: str, *, vintage: str | int | None = None, output: str |
     from .bulk import save
     from .render import draw_profile as _chart
 
+    from .sources.cache import check_output
+
+    for target in (output, png):
+        if target is not None:
+            check_output(target)
     chosen = geography(None if vintage is None else str(vintage), as_at=as_at).system(system)
     table = chosen.profile()
     if output is not None:

@@ -889,6 +889,8 @@ def save_map(m, path, *, self_contained: bool = True) -> Path:
     if self_contained:
         html_text = inline_assets(html_text)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_text, encoding="utf-8")
+    from ..sources.cache import atomic_write  # the page appears whole or not at all (a full disk, a folder)
+
+    data = html_text.encode("utf-8")
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
     return path
