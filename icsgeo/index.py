@@ -26,7 +26,7 @@ import numpy as np
 from .answer import ANSWER_COLUMNS, GROUPS, nest
 from .postcode import normalise_postcode
 from .settings import get_settings
-from .sources.cache import atomic_write, key_digest
+from .sources.cache import atomic_write, build_lock, file_stamp, key_digest
 from .sources.catalogue import Vintage, catalogue
 from .sources.fetch import locate
 from .sources.inputs import input_key, warn_once
@@ -54,15 +54,16 @@ _PATHS: dict = {}  # (settings, vintage) -> (input stamps, index path): a per-pr
 def index_path(vintage=None) -> Path:
     """Where this vintage's index is (or will be), named by a digest of its declared inputs.
 
-    Computing it hashes no file twice: file hashes are memoised by size and modification time, and
-    within a process the answer is kept while no input's size or modification time changes.
+    Computing it hashes no file twice: file hashes are memoised by a stamp no user can set (inode,
+    change time, size, modification time: :func:`icsgeo.sources.cache.file_stamp`), and within a
+    process the answer is kept while no input's stamp changes.
     """
     v = _vintage(vintage)
     settings = get_settings()
     cat = catalogue()
     roles = v.inputs()
     located = [locate(cat.get(i)) for r in roles.values() for i in r.datasets]
-    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p is not None else None for p in located)
+    stamps = tuple((str(p), *file_stamp(p)) if p is not None else None for p in located)
     memo = _PATHS.get((settings, v.key))
     if memo is not None and memo[0] == stamps:
         return memo[1]
@@ -82,13 +83,24 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
     Bounded: the postcode table is read back from its cache :data:`CHUNK` rows at a time, each chunk
     answered and kept dictionary-encoded, and the file written a chunk of row groups at a time
     (:func:`_write_pieces`): no frame of every answer is ever made, and the file is the one a single
-    ``pq.write_table`` of them all would write."""
-    import sys
+    ``pq.write_table`` of them all would write.
 
+    One process builds a vintage's index at a time (a file lock beside it, which goes with a killed
+    process): another that needs it meanwhile waits, saying so, then reads the first's."""
     v = _vintage(vintage)
     path = index_path(v)
     if path.is_file() and _readable(path):
         return path
+    with build_lock(path, what=f"the postcode index of vintage {v.key}"):
+        if path.is_file() and _readable(path):  # built by another process while this one waited
+            return path
+        return _build_index(v, path, progress)
+
+
+def _build_index(v: Vintage, path: Path, progress: bool | None) -> Path | None:
+    """The build of :func:`build_index`, under its lock."""
+    import sys
+
     show = sys.stderr.isatty() if progress is None else progress
     steps = ["postcodes located", "geography and neighbourhoods", "answers joined", "written"]
     bar = None
