@@ -587,10 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
     mp = command(sub, "map", examples=['icsgeo map "South Yorkshire" --output syb.html --png syb.png',
                                        "icsgeo map --system south-yorkshire-and-bassetlaw-2021 --output syb-2021.html",
                                        "icsgeo map england --output england.html", "icsgeo map QF7 --colour imd --output sy-imd.html"], help="draw a system's places and neighbourhoods (interactive HTML and/or PNG)",
-                        description="SYSTEM: a name fragment ('South Yorkshire'), a GSS or ODS code, a custom definition id, "
-                        "or 'england'. The page works offline unless --cdn or --tiles.")
-    mp.add_argument("system", metavar="SYSTEM", nargs="?", help="a name fragment, GSS/ODS code, definition id, or 'england'")
-    mp.add_argument("--system", dest="system_option", metavar="ID", help="the same as SYSTEM (e.g. a custom definition id)")
+                        description="SYSTEM: a name fragment ('South Yorkshire'), a GSS or ODS code, a custom definition id "
+                        "or definition file (mine.yaml), or 'england'. The page works offline unless --cdn or --tiles.")
+    mp.add_argument("system", metavar="SYSTEM", nargs="?", help="a name fragment, GSS/ODS code, definition id or file (.yaml), or 'england'")
+    mp.add_argument("--system", dest="system_option", metavar="ID", help="the same as SYSTEM (e.g. a custom definition id or mine.yaml)")
     vintage_opts(mp)
     mp.add_argument("--output", metavar="FILE.html", help="the interactive page (self-contained: opens with no network)")
     mp.add_argument("--png", metavar="FILE.png", help="a static figure for reports (England locator + magnified system)")

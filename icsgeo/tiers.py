@@ -810,7 +810,7 @@ class System:
 def _resolve_definition(system: str) -> SystemDefinition:
     if system in system_definitions():
         return system_definition(system)
-    if system.endswith((".yaml", ".yml")):
+    if system.lower().endswith((".yaml", ".yml")):  # as Geography.system tells a file: Mine.YAML too
         return load_system_file(system)
     raise DefinitionError(f"no system definition {system!r}; known: {', '.join(sorted(system_definitions()))}")
 
