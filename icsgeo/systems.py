@@ -7,8 +7,10 @@ authority codes), ``sicbl`` (Sub-ICB Location GSS or ODS codes), ``ccg`` (2021 C
 A neighbourhood is given by ``lsoa``, ``lsoa11``, ``ward``, ``pcn`` (PCN codes: the union of their
 footprints) or ``practice`` (practice codes: the LSOAs where those practices hold most registered
 patients). Either list may also take **file items** (:class:`UnitFile`): a lookup table or a polygon
-file that gives many units at once, the form local teams keep. Files are loaded with
-``yaml.safe_load`` and validated here; codes are checked against the data when the system is built
+file that gives many units at once, the form local teams keep. Files are read within limits (UTF-8,
+at most :data:`MAX_DEFINITION_BYTES`, no anchors, aliases or duplicate keys, nested at most
+:data:`MAX_DEFINITION_DEPTH` deep, no control characters in the text) by a safe YAML loader and
+validated here; codes are checked against the data when the system is built
 (:mod:`icsgeo.neighbourhoods.local`). Ids are checked against the known definitions before any file is
 touched, so a request never names a path.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,7 +32,13 @@ from .sources.catalogue import boundaries_dir
 from .errors import DefinitionError
 
 __all__ = ["PlaceDefinition", "UnitFile", "SystemDefinition", "system_definition", "system_definitions",
-           "parse_system_definition", "load_system_file", "PLACE_UNITS", "NEIGHBOURHOOD_UNITS"]
+           "parse_system_definition", "load_system_file", "PLACE_UNITS", "NEIGHBOURHOOD_UNITS",
+           "MAX_DEFINITION_BYTES", "MAX_DEFINITION_DEPTH"]
+
+#: The largest definition file read: the shipped ones are under 1 KB; many areas belong in a lookup file.
+MAX_DEFINITION_BYTES = 1 << 20
+#: How deep mappings and lists may nest in a definition (the root mapping is level 1; a definition needs 4).
+MAX_DEFINITION_DEPTH = 20
 
 #: How a place may be given (codes of each kind), and how a neighbourhood may.
 PLACE_UNITS = ("lad", "ctyua", "sicbl", "ccg", "lsoa", "lsoa11", "ward")
@@ -51,6 +60,12 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
 LOOKUP_SUFFIXES = (".csv", ".xlsx", ".xls")
 POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 _FILE_KEYS = {"file", "area_column", "name_column", "code_column", "sheet", "layer", "area_codes", "assign"}
+#: Characters no text of a definition may hold: C0 and C1 controls, DEL, the line and paragraph
+#: separators and the bidirectional controls (which reorder what a terminal or a page shows).
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: ... except that free text (a description, a source) may run over lines and hold tabs.
+_FREE_TEXT_KEYS = {"description", "source"}
+_LINE_BREAKS = "\t\n\r"
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,7 @@ def parse_system_definition(raw: Any, *, origin: str = "<memory>", folder: str |
 
     if not isinstance(raw, Mapping):
         raise fail("a system definition must be a mapping with id, name and places")
+    _check_text(raw, fail)
     allowed = {"id", "name", "title", "code", "ods_code", "vintage", "source", "places", "neighbourhoods", "description"}
     unknown = set(raw) - allowed
     if unknown:
@@ -210,6 +226,36 @@ def parse_system_definition(raw: Any, *, origin: str = "<memory>", folder: str |
     )
 
 
+def _check_text(raw: Mapping, fail) -> None:
+    """Refuse any text (a key or a value, at any depth) holding a control character, naming the field
+    (``places[2].name``) and the character's code point: names reach terminals, logs and map pages."""
+    stack: list[tuple[str, Any, bool]] = [("", raw, False)]
+    while stack:  # iterative: an in-memory definition may nest deeper than a file may
+        where, value, free = stack.pop()
+        if isinstance(value, str):
+            for m in _CONTROL_CHARS.finditer(value):
+                if free and m.group() in _LINE_BREAKS:
+                    continue
+                ch = m.group()
+                label = unicodedata.name(ch, "") or _CONTROL_NAMES.get(ch, "a control character")
+                shown = value if len(value) <= 60 else value[:57] + "..."
+                raise fail(f"{where} holds the control character U+{ord(ch):04X} ({label}) in {shown!r}: "
+                           "names, titles, ids, codes and file names must be plain text; remove it")
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                if isinstance(k, str):
+                    stack.append((f"a key of {where}" if where else "a key", k, False))
+                key = str(k)
+                stack.append((f"{where}.{key}" if where else key, v, free or (not where and key in _FREE_TEXT_KEYS)))
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                stack.append((f"{where}[{i + 1}]", v, free))
+
+
+_CONTROL_NAMES = {"\x1b": "ESCAPE", "\x7f": "DELETE", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN",
+                  "\x9b": "CONTROL SEQUENCE INTRODUCER", "\x00": "NULL"}
+
+
 def _place_code(units: Mapping[str, tuple[str, ...]], system_id: str, index: int, what: str = "place") -> str:
     if what == "place":
         for t in ("lad", "ctyua", "ccg", "sicbl"):
@@ -222,14 +268,9 @@ def _place_code(units: Mapping[str, tuple[str, ...]], system_id: str, index: int
 @functools.cache
 def system_definitions() -> dict[str, SystemDefinition]:
     """Every shipped definition, by id."""
-    import yaml
-
     out = {}
     for path in sorted((boundaries_dir() / "systems").glob("*.yaml")):
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise DefinitionError(f"{path.name}: not valid YAML: {exc}") from exc
+        raw = _read_definition(path, path.name)
         d = parse_system_definition(raw, origin=path.name, folder=str(path.parent))
         if d.id != path.stem:
             raise DefinitionError(f"{path.name}: id {d.id!r} must match the file name")
@@ -245,16 +286,135 @@ def system_definition(id_: str) -> SystemDefinition:
 
 
 def load_system_file(path: str | Path) -> SystemDefinition:
-    """A user's own YAML definition file."""
+    """A user's own YAML definition file (UTF-8, at most :data:`MAX_DEFINITION_BYTES`; see
+    :func:`_read_definition` for what is refused)."""
+    path = Path(path)
+    raw = _read_definition(path, str(path))
+    return parse_system_definition(raw, origin=str(path), folder=str(path.resolve().parent))
+
+
+# ---------------------------------------------------------------------------------- reading YAML
+class _Refused(Exception):
+    """What the definition loader refuses, with the line (1-based) where it starts."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+_TOO_DEEP = (f"nested deeper than {MAX_DEFINITION_DEPTH} levels; a definition needs 4 "
+             "(the definition, its places, a place, the place's codes)")
+
+
+@functools.cache
+def _loader_class():
+    """A safe YAML loader that refuses what a definition never needs, as it composes (never by
+    recursing past the limit): anchors and aliases (so an alias bomb stops at its first anchor),
+    nesting deeper than :data:`MAX_DEFINITION_DEPTH`, merge keys and duplicate mapping keys.
+    libyaml's scanner and parser when PyYAML has them (``CSafeLoader``), with PyYAML's own composer
+    over its events so that each node is checked; else the pure-Python ``SafeLoader``."""
+    import yaml
+    from yaml.composer import Composer
+    from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+    from yaml.nodes import MappingNode
+
+    class _Limits:
+        _depth = 0
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise _Refused(line, "YAML anchors and aliases (&name, *name) are not accepted in a system "
+                               "definition: it has no need of them; write each list out in full")
+            if not isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+                return super().compose_node(parent, index)
+            if self._depth >= MAX_DEFINITION_DEPTH:
+                raise _Refused(line, _TOO_DEEP)
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, MappingNode):
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    line = key_node.start_mark.line + 1
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        raise _Refused(line, "merge keys (<<) are not accepted in a system definition; write the keys out")
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.get(key)
+                    except TypeError:  # an unhashable key: PyYAML's own error says so
+                        continue
+                    if first is not None:
+                        raise _Refused(line, f"the key {key!r} is given twice (first on line {first}); keep one")
+                    seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    if getattr(yaml, "CSafeLoader", None) is not None:
+        class _DefinitionLoader(_Limits, Composer, yaml.CSafeLoader):
+            def __init__(self, stream):
+                yaml.CSafeLoader.__init__(self, stream)
+                Composer.__init__(self)
+    else:  # PyYAML without libyaml
+        class _DefinitionLoader(_Limits, yaml.SafeLoader):
+            pass
+    return _DefinitionLoader
+
+
+def _read_definition(path: Path, origin: str) -> Any:
+    """The parsed YAML of a definition file. Every refusal is a :class:`DefinitionError` naming
+    ``origin`` and what to do: a file over :data:`MAX_DEFINITION_BYTES` (checked before reading it
+    whole), one not in UTF-8 (a UTF-8 BOM is fine), not YAML, or holding what the loader refuses."""
     import yaml
 
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError(f"{path}: cannot read a YAML system definition: {exc}") from exc
+        size = path.stat().st_size
+        if size > MAX_DEFINITION_BYTES:
+            raise _over_size(origin, size)
+        with path.open("rb") as f:
+            data = f.read(MAX_DEFINITION_BYTES + 1)  # the file may have grown since
+    except OSError as exc:
+        raise DefinitionError(f"{origin}: cannot read a YAML system definition: {exc.strerror or exc}") from exc
+    if len(data) > MAX_DEFINITION_BYTES:
+        raise _over_size(origin, len(data))
+    text = _decode(data, origin)
+    loader = _loader_class()(text)
     try:
-        raw = yaml.safe_load(text)
+        return loader.get_single_data()
+    except _Refused as exc:
+        raise DefinitionError(f"{origin}: line {exc.line}: {exc.message}") from None
     except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_system_definition(raw, origin=str(path), folder=str(path.resolve().parent))
+        mark = getattr(exc, "problem_mark", None)
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own limit, met scanning ahead
+            at = f"line {mark.line + 1}: " if mark is not None else ""
+            raise DefinitionError(f"{origin}: {at}{_TOO_DEEP}") from None
+        raise DefinitionError(f"{origin}: not valid YAML: {exc}") from None
+    except RecursionError:  # pragma: no cover - the depth limit is met first
+        raise DefinitionError(f"{origin}: {_TOO_DEEP}") from None
+    finally:
+        loader.dispose()
+
+
+def _over_size(origin: str, size: int) -> DefinitionError:
+    return DefinitionError(
+        f"{origin}: {size:,} bytes is over the {MAX_DEFINITION_BYTES >> 20} MiB limit for a system definition. "
+        "A definition names its units; give long lists of areas as a lookup file instead "
+        "(a file: item naming a CSV of area codes and unit names)")
+
+
+def _decode(data: bytes, origin: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DefinitionError(f"{origin}: the file is UTF-16; a system definition must be UTF-8: save it as UTF-8 "
+                              "in your editor (Save As, encoding UTF-8)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DefinitionError(
+            f"{origin}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}; perhaps Latin-1 or Windows-1252): "
+            "a system definition must be UTF-8: save it as UTF-8 in your editor (Save As, encoding UTF-8)") from None
+    return text[1:] if text.startswith("\ufeff") else text
