@@ -108,10 +108,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from .server import serve  # the face beside this one; raises MissingDependencyError naming pip install "icsgeo[server]"
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
+    return value
 
-    serve(args.host, args.port, args.vintage, workers=args.workers)
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .server import Limits, serve  # the face beside this one; raises MissingDependencyError naming pip install "icsgeo[server]"
+
+    limits = Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_connections=args.max_connections)
+    serve(args.host, args.port, args.vintage, workers=args.workers, allow_hosts=args.allow_host, limits=limits)
     return EXIT_OK
 
 
@@ -632,6 +643,16 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=_positive_int, default=1,
                     help="server processes sharing the port, each holding the index in memory (default: 1; "
                          "benchmarks/load.py measures 1 against 2)")
+    sv.add_argument("--allow-host", metavar="NAME", action="append", default=[],
+                    help="answer requests whose Host header is NAME too (repeatable; also ICSGEO_ALLOWED_HOSTS=NAME,NAME; "
+                         "'*' for any). By default only 127.0.0.1, localhost, ::1 and --host are answered (DNS rebinding)")
+    sv.add_argument("--header-timeout", metavar="SECONDS", type=_seconds, default=10.0,
+                    help="close a connection whose request headers have not all arrived within this (default: 10)")
+    sv.add_argument("--body-timeout", metavar="SECONDS", type=_seconds, default=30.0,
+                    help="close a connection whose request body has not all arrived within this (default: 30)")
+    sv.add_argument("--max-connections", metavar="N", type=_positive_int, default=None,
+                    help="open connections per process (default: from the open-file limit, ulimit -n); beyond it the "
+                         "longest-waiting connections that have not sent a whole request are closed")
     vintage_opts(sv, as_at=False)
     sv.set_defaults(func=_cmd_serve)
     return p

@@ -15,7 +15,7 @@ except ImportError as exc:  # pragma: no cover - exercised by test_cli_serve_wit
         f'icsgeo serve needs FastAPI and uvicorn ({exc.name} is missing): pip install "icsgeo[server]"'
     ) from exc
 
-from .app import MAX_BODY_BYTES, create_app, serve  # noqa: E402
+from .app import MAX_BODY_BYTES, Limits, allowed_hosts, create_app, serve  # noqa: E402
 from .models import MAX_BULK  # noqa: E402
 
-__all__ = ["create_app", "serve", "MAX_BULK", "MAX_BODY_BYTES", "Status"]
+__all__ = ["create_app", "serve", "Limits", "allowed_hosts", "MAX_BULK", "MAX_BODY_BYTES", "Status"]

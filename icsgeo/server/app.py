@@ -14,19 +14,38 @@ answers, from the vintage's index in memory: a single GET is answered on the eve
   ``/systems/{code}/neighbourhoods`` (GeoJSON, WGS84); ``GET /health``.
 - ``vintage`` and ``system`` are checked against the catalogue's vintages and the shipped definition
   ids before anything runs: no request names a file.
-- A data file that is missing or fails its hash check answers 503 naming the file; nothing answers 500.
-  Postcodes are not logged (uvicorn's access log is off).
+- A data file that is missing, fails its hash check or is damaged (a zip member with a bad CRC under
+  ``ICSGEO_VERIFY=warn``) answers 503 naming the dataset and the file (relative to the data folder),
+  and ``/health`` lists it as failing; a bug answers 500 with a Problem. No body and no log line shows
+  an absolute path or a postcode (uvicorn's access log is off; errors are logged by class, dataset and
+  code location, without their message).
+- Only the names the server is bound to are answered (127.0.0.1, localhost, ::1 and ``--host``; with
+  ``--host 0.0.0.0`` also the machine's names and addresses): any other ``Host`` is a 400 saying how to
+  widen the list (``--allow-host NAME``, ``ICSGEO_ALLOWED_HOSTS``), so that a web page cannot reach the
+  server through a name it controls (DNS rebinding).
+- :func:`serve` runs uvicorn with :class:`GuardedH11Protocol`: a deadline for each request's headers and
+  body, idle keep-alive connections closed, and a cap on open connections sized from the process's
+  file-descriptor limit, beyond which the connections that have waited longest without sending a whole
+  request are closed first, so that half-sent requests can neither exhaust the descriptors nor keep a
+  normal request from being answered (see :class:`Limits`).
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the parameter types built in create_app().
+import dataclasses
 import datetime
 import functools
+import ipaddress
+import itertools
 import json
-import pathlib
 import logging
+import os
+import pathlib
 import re
+import socket
+import time
+import traceback
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Iterable, Literal, Optional
 
 import pydantic
 from fastapi import Body, FastAPI, HTTPException, Path, Query, Request
@@ -37,12 +56,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
 from ..errors import DataFileError, DefinitionError, IcsgeoError, MissingDependencyError, UnknownDatasetError
-from .batching import Coalescer
-from .health import State
+from .batching import DAMAGED, Coalescer
+from .health import State, safe_text
 from .models import (MAX_BULK, Answer, FeatureCollection, Health, PlaceRow, PostcodesRequest, PostcodesResponse,
                      Problem, SystemRow)
 
-__all__ = ["create_app", "serve", "MAX_BULK", "MAX_BODY_BYTES"]
+__all__ = ["create_app", "serve", "allowed_hosts", "connection_limit", "Limits", "GuardedH11Protocol", "MAX_BULK",
+           "MAX_BODY_BYTES", "LOCAL_NAMES"]
 
 log = logging.getLogger("icsgeo")
 
@@ -115,6 +135,105 @@ class _BodyLimit:
         return await self.app(scope, counted, send)
 
 
+#: The names every server answers to: this machine's own.
+LOCAL_NAMES = ("127.0.0.1", "localhost", "::1")
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _host_name(value: str) -> str:
+    """The name in a ``Host`` header (or a name given to ``--allow-host``): lower case, without the
+    port, the IPv6 brackets or a final dot."""
+    v = value.strip().lower()
+    if v.startswith("["):
+        end = v.find("]")
+        return v[1:end] if end > 0 else v
+    if v.count(":") == 1:
+        v = v.split(":", 1)[0]
+    return v.rstrip(".")
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def allowed_hosts(host: str = "127.0.0.1", extra: Iterable[str] = ()) -> tuple[Optional[frozenset], bool]:
+    """(the host names a server bound to ``host`` answers to, whether any IP address is one of them).
+
+    Always :data:`LOCAL_NAMES` and ``host``; ``extra`` (``--allow-host``) and the names in
+    ``ICSGEO_ALLOWED_HOSTS`` (separated by commas or spaces) widen the list, and ``*`` among them lets
+    any name through (``(None, True)``). Bound to every address (``0.0.0.0``, ``::``), the machine's own
+    names are added and any IP address is accepted: an address names no one else's site, so no web
+    page can rebind it."""
+    given = [*re.split(r"[,\s]+", os.environ.get("ICSGEO_ALLOWED_HOSTS", "")), *extra]
+    given = [g.strip() for g in given if g and g.strip()]
+    if "*" in given:
+        return None, True
+    names = {*LOCAL_NAMES, *(_host_name(g) for g in given)}
+    any_ip = host.strip() in _WILDCARDS
+    if any_ip:
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    else:
+        names.add(_host_name(host))
+    return frozenset(n for n in names if n), any_ip
+
+
+class _Front:
+    """The outermost layer: refuses a ``Host`` the server does not answer to (400), and turns an
+    exception nothing else handled (a bug) into a 500 Problem, logged by class, route and code
+    location only: its message may quote the query, and a traceback may too."""
+
+    def __init__(self, app, hosts: Optional[tuple] = None):
+        self.app = app
+        self.names, self.any_ip = hosts if hosts is not None else (None, True)
+
+    def allows(self, raw: Optional[str]) -> bool:
+        if self.names is None:
+            return True
+        if raw is None:
+            return False
+        name = _host_name(raw)
+        return name in self.names or (self.any_ip and _is_ip(name))
+
+    def refuse(self, raw: Optional[str]) -> _JSON:
+        shown = _shown(raw) if raw else "(none)"
+        return _problem(
+            400, f"this server does not answer to the host name {shown}: it answers to {', '.join(sorted(self.names))}"
+                 f"{' and any IP address' if self.any_ip else ''} only, so that a web page elsewhere cannot reach it "
+                 "through a name it controls (DNS rebinding). To answer to another name, start icsgeo serve with "
+                 "--allow-host NAME (repeatable), or set ICSGEO_ALLOWED_HOSTS=NAME,NAME ('*' allows any name)",
+            "bad_host")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.names is not None:
+            raw = next((v.decode("latin-1") for k, v in scope.get("headers") or () if k == b"host"), None)
+            if not self.allows(raw):
+                return await self.refuse(raw)(scope, receive, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # noqa: BLE001 - a bug: say so, without the query
+            route = getattr(scope.get("route"), "path", None) or "(no route)"
+            frames = traceback.extract_tb(exc.__traceback__)[-3:]
+            where = " <- ".join(f"{pathlib.PurePath(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(frames))
+            log.error("icsgeo serve: unexpected %s on %s %s (at %s); please report it", type(exc).__name__,
+                      scope.get("method"), route, where or "?")
+            if not started:
+                await _problem(500, f"internal error ({type(exc).__name__}); please report it", "error")(scope, receive, send)
+
+
 #: The /docs page's files (``assets/swagger-ui``, from the npm package swagger-ui-dist; see its manifest.json).
 _DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png",
                 "LICENSE": "text/plain", "NOTICE": "text/plain", "swagger-ui-bundle.js.LICENSE.txt": "text/plain"}
@@ -131,9 +250,11 @@ def _frame_records(frame) -> list[dict]:
 
 # ------------------------------------------------------------------ the application
 
-def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAPI:
+def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Optional[tuple] = None) -> FastAPI:
     """The FastAPI application. ``vintage``: the default vintage (the catalogue's latest when None).
-    ``warm``: load the default vintage at startup (before the first request is accepted)."""
+    ``warm``: load the default vintage at startup (before the first request is accepted). ``hosts``:
+    what :func:`allowed_hosts` gives, the ``Host`` names answered (None: any, as for an application
+    mounted behind a proxy that checks them; :func:`serve` always passes them)."""
     import anyio
     import icsgeo
 
@@ -149,10 +270,20 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
         vintage in force on ``as_at``, else the default."""
         return vintage or (None if system or as_at else default)
 
+    def held(v: str):
+        """The vintage's index in memory (any thread): held by the server and answered from inline,
+        asked for again through icsgeo.postcode_index() every RECHECK_SECONDS (a rebuilt index is
+        picked up). icsgeo keeps the three latest vintages loaded, so alternating them reloads nothing."""
+        index = state.held_index(v)
+        if index is None:
+            index = icsgeo.postcode_index(v)
+            state.hold(v, index)
+        return index
+
     def answer_postcodes(key, queries):
         _, v, system, as_at = key
         if system is None and as_at is None:  # national answers: the vintage's index in memory
-            return icsgeo.postcode_index(v).answers(queries)
+            return held(v).answers(queries)
         return icsgeo.to_records(icsgeo.where(queries, vintage=v, system=system, as_at=as_at))
 
     def answer_points(key, pairs):
@@ -210,6 +341,7 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
     )
     app.state.icsgeo = state
     app.add_middleware(_BodyLimit)
+    app.add_middleware(_Front, hosts=hosts)  # added last: the outermost
 
     # -------------------------------------------------------------- errors: always a Problem, never a 500
     @app.exception_handler(RequestValidationError)
@@ -239,10 +371,6 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
             detail = "the request body cannot be parsed (nested too deeply?); send {\"postcodes\": [\"S1 2HE\", ...]}"
         return _problem(exc.status_code, detail, status, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(DataFileError)
-    async def _data_unavailable(request: Request, exc: DataFileError):
-        return _problem(503, f"icsgeo cannot answer: {exc}", "unavailable")
-
     @app.exception_handler(DefinitionError)
     async def _no_system(request: Request, exc: DefinitionError):
         return _problem(404, str(exc), "not_found")
@@ -251,14 +379,29 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
     async def _unknown(request: Request, exc: UnknownDatasetError):
         return _problem(422, str(exc), "invalid")
 
-    @app.exception_handler(IcsgeoError)
-    async def _icsgeo_error(request: Request, exc: IcsgeoError):
-        return _problem(503, f"icsgeo cannot answer: {exc}", "unavailable")
+    logged: set = set()
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):  # a bug: say so without a traceback
-        log.exception("icsgeo serve: unexpected error on %s %s", request.method, request.url.path)
-        return _problem(500, f"internal error ({type(exc).__name__}); please report it", "error")
+    async def _unavailable(request: Request, exc: Exception):
+        """A data file that is missing, fails its hash check or is damaged (an icsgeo error, or what a
+        damaged file raises where a reader lets it through), or another icsgeo error that is not the
+        query's: 503 naming the dataset and file, never an absolute path or the query; /health lists it."""
+        text = safe_text(exc)
+        if isinstance(exc, (DataFileError, *DAMAGED)):
+            asked = request.query_params.get("vintage")
+            named = state.failed(exc, asked if asked in vintages else default)
+            shown = [(i, f) for i, f in named if i != "(unknown)" and not (i in text and pathlib.PurePath(f).name in text)]
+            if shown:
+                text += " (" + "; ".join(f"dataset {i}, file {f}" for i, f in shown) + ")"
+            if not isinstance(exc, IcsgeoError):
+                text = f"a data file is damaged ({type(exc).__name__}: {text})"
+        elif type(exc) not in logged:
+            logged.add(type(exc))
+            log.error("icsgeo serve: %s: answering 503", type(exc).__name__)
+        return _problem(503, f"icsgeo cannot answer: {text}. Check the data folder with `icsgeo data`; "
+                             "/health lists the files failing", "unavailable")
+
+    for error in (IcsgeoError, *DAMAGED):
+        app.add_exception_handler(error, _unavailable)
 
     errors_422 = {422: {"model": Problem, "description": "invalid request or query"}}
     errors_503 = {503: {"model": Problem, "description": "a data file is missing or fails its hash check"}}
@@ -283,9 +426,9 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
             except pydantic.ValidationError as exc:
                 raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
             vintage, system, as_at = params.vintage, params.system, params.as_at
-        held = state.index
-        if held is not None and system is None and as_at is None and vintage in (None, default):
-            rec = held.answer(query)  # ~15 µs from the index in memory: answered on the event loop
+        index = state.held_index(vintage or default) if system is None and as_at is None else None
+        if index is not None:
+            rec = index.answer(query)  # ~15 µs from the index in memory: answered on the event loop
         else:
             rec = await postcode_batches(("postcode", _v(vintage, system, as_at), system, _day(as_at)), query)
         if rec["status"] == "invalid":
@@ -313,8 +456,7 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
         if not queries:
             records = []
         elif system is None and as_at is None:
-            held = state.index if vintage in (None, default) and state.index is not None else icsgeo.postcode_index(vintage or default)
-            records = held.answers(queries)
+            records = held(vintage or default).answers(queries)
         else:
             records = icsgeo.to_records(icsgeo.where(queries, vintage=_v(vintage, system, as_at), system=system,
                                                      as_at=_day(as_at)))
@@ -426,34 +568,258 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True) -> FastAP
     return app
 
 
+# ------------------------------------------------------------------ serving: slow clients, open connections
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """How :func:`serve` treats slow, idle and too many clients (times in seconds)."""
+
+    #: from connecting (or from the end of the previous response) to a request's last header line
+    header_timeout: float = 10.0
+    #: from a request's headers to the last byte of its body
+    body_timeout: float = 30.0
+    #: an idle keep-alive connection is closed after this (uvicorn's ``timeout_keep_alive``)
+    keep_alive: float = 5.0
+    #: open connections per server process; None: sized from the file-descriptor limit (:func:`connection_limit`)
+    max_connections: Optional[int] = None
+    #: a request line and headers larger than this are a 400 (uvicorn's ``h11_max_incomplete_event_size``)
+    max_header_bytes: int = 16 * 1024
+    #: connections the kernel queues before they are accepted
+    backlog: int = 2048
+
+    def __post_init__(self):
+        for name in ("header_timeout", "body_timeout", "keep_alive", "max_header_bytes", "backlog"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {self.max_connections}")
+
+
+#: Ceiling of the descriptor limit :func:`connection_limit` raises the process's to.
+_MAX_FDS = 1 << 16
+
+
+def connection_limit(wanted: Optional[int] = None) -> int:
+    """Most connections one server process keeps open: its file-descriptor limit less a reserve for
+    the files, pipes and threads of the process itself (an eighth of it, at least 64 and at most
+    1,024), or ``wanted`` when that is smaller. The soft limit is raised to the hard one first (at most
+    65,536), as servers do: ``ulimit -n`` is often 1,024 while the hard limit is far higher."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit; sockets are not counted against open files
+        return wanted or 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    infinite = resource.RLIM_INFINITY
+    target = min(_MAX_FDS, hard) if hard != infinite else _MAX_FDS
+    if soft == infinite or soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            soft = _MAX_FDS if soft == infinite else soft
+    cap = max(16, soft - min(1024, max(64, soft // 8)))
+    return min(wanted, cap) if wanted else cap
+
+
+class _Book:
+    """Per server: the connections waiting for a request's headers (oldest first), and counts of the
+    connections closed by the guard, logged at most every ``every`` seconds (never per connection)."""
+
+    def __init__(self, every: float = 10.0):
+        self.waiting: dict = {}
+        self.closed: dict[str, int] = {}
+        self.every, self.last, self.flush_due = every, float("-inf"), None
+
+    def count(self, reason: str) -> None:
+        """Count a closed connection (on the event loop): logged now if nothing was logged in the
+        last ``every`` seconds, else with the others at the end of that time."""
+        self.closed[reason] = self.closed.get(reason, 0) + 1
+        wait = self.last + self.every - time.monotonic()
+        if wait <= 0:
+            self.flush()
+        elif self.flush_due is None:
+            import asyncio
+
+            self.flush_due = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        self.flush_due = None
+        if self.closed:
+            self.last = time.monotonic()
+            log.warning("icsgeo serve: closed %s", "; ".join(f"{n:,} connection(s) {why}" for why, n in self.closed.items()))
+            self.closed = {}
+
+
+def _book(server_state) -> _Book:
+    book = getattr(server_state, "icsgeo_book", None)
+    if book is None:
+        book = server_state.icsgeo_book = _Book()
+    return book
+
+
+try:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _H11Protocol
+except ImportError:  # uvicorn is the server extra: create_app() works without it
+    _H11Protocol = None
+
+if _H11Protocol is None:
+    GuardedH11Protocol = None
+else:
+    class GuardedH11Protocol(_H11Protocol):
+        """uvicorn's h11 protocol with deadlines and a cap (uvicorn has neither a header nor a body
+        timeout, and its ``limit_concurrency`` answers 503 to every request once that many connections,
+        half-sent ones included, are open).
+
+        - A request's headers must arrive within :attr:`Limits.header_timeout` of the connection (or of
+          the previous response), however slowly they trickle in (a byte does not restart the clock);
+          partly sent headers get a 408. Its body must arrive within :attr:`Limits.body_timeout`.
+        - With more than :attr:`max_connections` open, the connections that have waited longest for a
+          request's headers are closed to make room; when none is waiting, the new one is closed.
+
+        Set up by :meth:`configure` (:func:`serve` does), for the process."""
+
+        limits = Limits()
+        max_connections = 1024
+        _timeout_response = b""
+
+        @classmethod
+        def configure(cls, limits: Limits) -> int:
+            """Use ``limits`` for this process's connections; returns the connection cap."""
+            cls.limits = limits
+            cls.max_connections = connection_limit(limits.max_connections)
+            body = json.dumps({"detail": f"the request's headers did not arrive within {limits.header_timeout:g} s; "
+                                         "send the whole request at once", "status": "timeout"}).encode()
+            cls._timeout_response = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                                     b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            return cls.max_connections
+
+        def connection_made(self, transport) -> None:
+            self._deadline, self._phase, self._received = None, None, 0
+            self._book = _book(self.server_state)
+            super().connection_made(transport)
+            self._track()
+            self._shed()
+
+        def data_received(self, data: bytes) -> None:
+            self._received += len(data)
+            super().data_received(data)
+            self._track()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._track()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        # ---------------------------------------------------------- deadlines
+        def _track(self) -> None:
+            """Arm the deadline of the part of the request that is awaited, if it changed."""
+            if self.transport.is_closing():
+                self._disarm()
+                return
+            state = self.conn.their_state
+            if state is h11.IDLE:
+                if self._phase != "headers":
+                    self._arm("headers", self.limits.header_timeout)
+            elif state is h11.SEND_BODY:
+                if self._phase != "body":
+                    self._arm("body", self.limits.body_timeout)
+            elif self._phase is not None:
+                self._disarm()
+
+        def _arm(self, phase: str, seconds: float) -> None:
+            self._disarm()
+            self._phase = phase
+            self._deadline = self.loop.call_later(seconds, self._expired)
+            if phase == "headers":
+                self._received = 0
+                self._book.waiting[self] = None
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            self._phase = None
+            self._book.waiting.pop(self, None)
+
+        def _expired(self) -> None:
+            phase, partial = self._phase, self._received > 0
+            self._deadline = None
+            if self.transport.is_closing():
+                self._disarm()
+                return
+            if phase == "headers" and partial and self.conn.our_state is h11.IDLE:
+                self.transport.write(self._timeout_response)
+            t = self.limits.header_timeout if phase == "headers" else self.limits.body_timeout
+            self._close(f"whose request body did not arrive within {t:g} s" if phase == "body" else
+                        f"that sent part of a request's headers and not the rest within {t:g} s" if partial else
+                        f"that sent no request within {t:g} s")
+
+        # ---------------------------------------------------------- the cap
+        def _shed(self) -> None:
+            excess = len(self.connections) - self.max_connections
+            if excess <= 0:
+                return
+            victims = list(itertools.islice((p for p in self._book.waiting if p is not self), excess))
+            for p in victims:
+                p._close(f"that had sent no whole request, the oldest, to stay within {self.max_connections:,} open")
+            if len(victims) < excess:
+                self._close(f"refused: {self.max_connections:,} open connections, all busy")
+
+        def _close(self, reason: str) -> None:
+            self._disarm()
+            self.connections.discard(self)  # counted out now, not when the loop calls connection_lost
+            self._book.count(reason)
+            if not self.transport.is_closing():
+                self.transport.close()
+
+
 def _worker_app() -> FastAPI:
     """The application of one of several worker processes (uvicorn's factory: it takes no arguments,
-    so :func:`serve` passes the vintage in the environment)."""
-    import os
-
-    return create_app(os.environ.get("ICSGEO_SERVE_VINTAGE") or None)
+    so :func:`serve` passes the vintage, the host names and the limits in the environment)."""
+    guard = json.loads(os.environ.get("ICSGEO_SERVE_GUARD") or "{}")
+    if GuardedH11Protocol is not None:
+        GuardedH11Protocol.configure(Limits(**guard.get("limits", {})))
+    hosts = allowed_hosts(guard.get("host", "127.0.0.1"), guard.get("allow", ()))
+    return create_app(os.environ.get("ICSGEO_SERVE_VINTAGE") or None, hosts=hosts)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, vintage: str | None = None, *, workers: int = 1,
-          log_level: str = "info") -> None:
+          log_level: str = "info", allow_hosts: Iterable[str] = (), limits: Optional[Limits] = None) -> None:
     """Run the API with uvicorn until interrupted (blocking). ``workers`` > 1 runs that many processes
-    on one socket, each holding its own copy of the index (about 0.6 GB each)."""
+    on one socket, each holding its own copy of the index (about 0.6 GB each). ``allow_hosts``: host
+    names answered besides the bound ones (:func:`allowed_hosts`); ``limits``: timeouts and the cap on
+    open connections (:class:`Limits`)."""
     try:
         import uvicorn
     except ImportError as exc:
         raise MissingDependencyError('icsgeo serve needs uvicorn: pip install "icsgeo[server]"') from exc
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
+    limits = limits or Limits()
+    allow_hosts = list(allow_hosts)
+    hosts = allowed_hosts(host, allow_hosts)
+    cap = GuardedH11Protocol.configure(limits)
+    options = dict(host=host, port=port, log_level=log_level, access_log=False, timeout_keep_alive=limits.keep_alive,
+                   # a backstop only: uvicorn counts open connections too, so anything lower would answer
+                   # 503 to real requests while half-sent ones are held; the protocol keeps to the cap
+                   limit_concurrency=cap + 1, backlog=min(limits.backlog, cap),
+                   h11_max_incomplete_event_size=limits.max_header_bytes)
+    names = "any name" if hosts[0] is None else ", ".join(sorted(hosts[0])) + (" and any IP address" if hosts[1] else "")
+    log.warning("icsgeo serve: up to %s open connections (per process); a request's headers within %g s, its body within "
+                "%g s; answering to %s (more: --allow-host)", f"{cap:,}", limits.header_timeout, limits.body_timeout, names)
     if workers == 1:
-        app = create_app(vintage)
+        app = create_app(vintage, hosts=hosts)
         log.warning("icsgeo serve: loading vintage %s, then listening on http://%s:%d (docs at /docs)",
                     app.state.icsgeo.vintage, host, port)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(app, http=GuardedH11Protocol, **options)
         return
-    import os
-
     os.environ["ICSGEO_SERVE_VINTAGE"] = "" if vintage is None else str(vintage)
+    os.environ["ICSGEO_SERVE_GUARD"] = json.dumps({"host": host, "allow": allow_hosts, "limits": dataclasses.asdict(limits)})
     log.warning("icsgeo serve: %d workers, each loading the index, then listening on http://%s:%d (docs at /docs)",
                 workers, host, port)
-    uvicorn.run("icsgeo.server.app:_worker_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False)
+    uvicorn.run("icsgeo.server.app:_worker_app", factory=True, workers=workers,
+                http="icsgeo.server.app:GuardedH11Protocol", **options)

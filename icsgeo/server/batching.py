@@ -1,11 +1,19 @@
 """Answer concurrent single lookups with one call of the public verb."""
 
+import zipfile
+import zlib
 from typing import Any
 
 from ..errors import IcsgeoError
 from .models import MAX_BULK
 
-__all__ = ["Coalescer"]
+__all__ = ["Coalescer", "DATA_ERRORS", "DAMAGED"]
+
+#: Errors of the data, not of a query: icsgeo's own, and what a damaged file raises where a reader
+#: lets it through (a zip member with a bad CRC, a deflate stream that does not decompress, a file
+#: cut short). Every request needing that data gets the same 503.
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
+DATA_ERRORS = (IcsgeoError, *DAMAGED)
 
 
 class Coalescer:
@@ -46,7 +54,7 @@ class Coalescer:
                 self.calls, self.queries = self.calls + 1, self.queries + len(queries)
                 try:
                     results = await anyio.to_thread.run_sync(self.answer, key, queries)
-                except IcsgeoError as exc:  # the data, not the query: every request gets the same 503
+                except DATA_ERRORS as exc:  # the data, not the query: every request gets the same 503
                     results = [exc] * len(batch)
                 except Exception as exc:  # noqa: BLE001 - a bug: find the query that triggers it
                     results = [exc] if len(batch) == 1 else [await self._one(key, q) for q in queries]
