@@ -13,12 +13,13 @@ connection guard and the log are the real ones:
 - no absolute path in ``/health``, a 503 body or the log; no postcode and no traceback in the log.
 
 The real-data tests break one zip member's CRC in a mirror of the data folder (``ICSGEO_VERIFY=warn``
-and ``off``).
+and ``off``), and run a few seconds of ``benchmarks/soak.py`` and grep its server log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -405,3 +406,27 @@ def test_a_zip_member_with_a_bad_crc_is_a_503_naming_the_dataset_and_health_says
     text = log.read_text(errors="replace")
     assert dataset in text  # logged: the error class and the dataset...
     assert not _log_problems(text, tmp_path, real_data_dir, ROOT), text  # ...never the query, a path or a traceback
+
+
+# ------------------------------------------------------------------ the soak, briefly: its server log
+
+def _soak():
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "benchmarks" / "soak.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.realdata
+def test_a_short_soak_answers_right_and_its_server_log_has_no_postcode_or_absolute_path(real_data_dir, session_cache, tmp_path):
+    soak = _soak()
+    caught = soak.scan_log("icsgeo: unexpected error on GET /postcodes/s12he\nread /srv/data/nhs/x.zip\nTraceback (most recent call last):", [])
+    assert len(caught["log_postcodes"]) == 1 and len(caught["log_paths"]) == 1 and caught["log_tracebacks"] == 1
+    assert soak.scan_log("INFO:     Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)", [])["log_paths"] == []
+    result = soak.run(soak.parse_args(["--seconds", "3", "--compare-seconds", "1", "--half-open", "200", "--clients", "8",
+                                       "--log", str(tmp_path / "serve.log")]))
+    assert result["requests"] > 0 and result["wrong"] == 0 and result["errors"] == 0, result
+    assert result["log_lines"] > 0
+    assert result["log_postcodes"] == [] and result["log_paths"] == [] and result["log_tracebacks"] == 0
+    text = (tmp_path / "serve.log").read_text(errors="replace")
+    assert not _log_problems(text, real_data_dir, session_cache, ROOT), text[-3000:]
