@@ -299,7 +299,7 @@ def test_a_memo_temporary_left_by_a_kill_is_swept_by_the_next_memo_write(tmp_pat
         import time
         from pathlib import Path
         from icsgeo.settings import get_settings
-        from icsgeo.sources.cache import atomic_write
+        from icsgeo.files import atomic_write
         def write(tmp):
             tmp.write_bytes(b'{"half": ')
             print("writing", flush=True)

@@ -31,7 +31,7 @@ import pytest
 
 from icsgeo import cli
 from icsgeo.errors import OutputWriteError
-from icsgeo.sources.cache import atomic_write, atomic_write_bytes, sweep_temporaries
+from icsgeo.files import atomic_write, atomic_write_bytes, sweep_temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ WRITE = """
 import json, sys
 from pathlib import Path
 from icsgeo.errors import OutputWriteError
-from icsgeo.sources.cache import atomic_write
+from icsgeo.files import atomic_write
 target, size = Path(sys.argv[1]), int(sys.argv[2])
 def write(tmp):
     with open(tmp, "wb") as f:
@@ -251,7 +251,7 @@ def test_cli_on_a_read_only_file_system_is_a_clear_error(tmp_path, session_cache
 SLOW = """
 import sys, time
 from pathlib import Path
-from icsgeo.sources.cache import atomic_write
+from icsgeo.files import atomic_write
 out, go = Path(sys.argv[1]), Path(sys.argv[2])
 def write(tmp):
     with open(tmp, "w") as f:
@@ -293,7 +293,7 @@ def test_a_sweep_from_another_pid_namespace_leaves_a_live_temporary(tmp_path):
     try:
         live = [n for n in _hidden(folder) if ".tmp" in n]
         assert live, _hidden(folder)
-        second = "from pathlib import Path; from icsgeo.sources.cache import atomic_write; " \
+        second = "from pathlib import Path; from icsgeo.files import atomic_write; " \
                  f"atomic_write(Path({str(folder / 'other.csv')!r}), lambda tmp: tmp.write_text('x'))"
         r = subprocess.run(["unshare", "-rpf", "--mount-proc", sys.executable, "-c", second], cwd=ROOT, env=_env(),
                            capture_output=True, text=True, timeout=120)

@@ -889,7 +889,7 @@ def save_map(m, path, *, self_contained: bool = True) -> Path:
     if self_contained:
         html_text = inline_assets(html_text)
     path = Path(path)
-    from ..sources.cache import atomic_write  # the page appears whole or not at all (a full disk, a folder)
+    from ..files import atomic_write  # the page appears whole or not at all (a full disk, a folder)
 
     data = html_text.encode("utf-8")
     atomic_write(path, lambda tmp: tmp.write_bytes(data))

@@ -72,7 +72,7 @@ def draw_profile(profile: pd.DataFrame, path: str | Path | None = None, *, title
         bar.set_label("IMD 2025 score, population-weighted (higher: more deprived)", fontsize=8)
         bar.ax.tick_params(labelsize=8)
     if path is not None:
-        from ..sources.cache import atomic_write
+        from ..files import atomic_write
 
         atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi))
     return fig

@@ -294,7 +294,7 @@ def draw_figure(
             fig.text(0.022, 0.018, _plain(textwrap.fill(layers.attribution, 230)), fontsize=6.3, color="#777777", va="bottom")
 
         if path is not None:
-            from ..sources.cache import atomic_write
+            from ..files import atomic_write
 
             atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi, facecolor="white"))
     return fig
