@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from . import areas
-from .answer import ANSWER_COLUMNS
+from .answer import ANSWER_COLUMNS, REASONS, not_found_reason
+from .postcode import AREA_COUNTRIES, COUNTRIES, invalid_reasons
 from .tiers import Geography
 from .locate import locate_postcodes, lsoa_of_points, lsoa_of_points_dask, to_bng, to_latlon
 from .neighbourhoods.local import points_in_units
@@ -20,11 +21,17 @@ from .neighbourhoods.local import points_in_units
 __all__ = ["attach", "for_postcodes", "for_points", "restrict", "practices", "KEPT_OUTSIDE_SYSTEM"]
 
 #: What an ``outside_system`` answer keeps: the facts of the postcode itself, not the system's tiers.
-KEPT_OUTSIDE_SYSTEM = ("lsoa_name", "sicbl_code", "sicbl_ods_code", "sicbl_name")
-_TIER_COLUMNS = ["lsoa_name", "local_neighbourhood_code", "local_neighbourhood_name", "local_neighbourhood_method",
+KEPT_OUTSIDE_SYSTEM = ("lsoa_name", "msoa_code", "msoa_name", "sicbl_code", "sicbl_ods_code", "sicbl_name",
+                       "region_code", "region_ods_code", "region_name")
+_TIER_COLUMNS = ["lsoa_name", "msoa_code", "msoa_name",
+                 "local_neighbourhood_code", "local_neighbourhood_name", "local_neighbourhood_method",
                  "neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
+                 "neighbourhood_runner_up_code", "neighbourhood_runner_up_name", "neighbourhood_runner_up_share",
                  "place_code", "place_name", "system_code", "system_ods_code", "system_name",
+                 "region_code", "region_ods_code", "region_name",
                  "sicbl_code", "sicbl_ods_code", "sicbl_name"]  # fmt: skip
+#: The postcode's own facts (from the postcode file), kept with its location: null for points.
+_POSTCODE_FACTS = ("ward_code", "positional_quality")
 
 
 #: From this many rows on, independent steps run on a second thread (PROJ and Arrow release the GIL).
@@ -61,8 +68,11 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
     english = np.r_[lsoas.astype("string").str.startswith("E01").fillna(False).to_numpy(dtype=bool), False][codes]
     in_scope = tiers["system_code"].notna().to_numpy()[row]
     status = status.copy()
+    country = _countries(located, lsoas, codes)
     locatable = np.isin(status, ["ok", "terminated"])
     status[locatable & ~english] = "outside_england"
+    # Northern Ireland, the Channel Islands and the Isle of Man are outside England known or not
+    status[(status == "not_found") & pd.notna(country) & (country != "E92000001")] = "outside_england"
     if geo.definition is not None:
         status[locatable & english & ~in_scope] = "outside_system"
     by_point = geo.local_polygons is not None and "easting" in located
@@ -113,9 +123,70 @@ def attach(located: pd.DataFrame, geo: Geography, status: np.ndarray) -> pd.Data
         if loose:
             out.loc[gone, loose] = None
     out["status"] = status
+    out["reason"] = _reasons(status, country, out, geo.made_from)
+    out["country_code"] = pd.array(country, dtype="string")
+    out["country_name"] = pd.array(pd.Series(country, dtype=object).map(COUNTRIES).to_numpy(dtype=object), dtype="string")
+    _postcode_facts(out, located)
     out["vintage"] = geo.vintage
     out["made_from"] = geo.made_from
     return out.rename(columns={"lsoa21_code": "lsoa_code"})
+
+
+def _countries(located: pd.DataFrame, lsoas: pd.Series, codes: np.ndarray) -> np.ndarray:
+    """Each row's country code: its LSOA's (E01 England, W01 Wales), else the postcode file's, else
+    the postcode area's (:data:`~icsgeo.postcode.AREA_COUNTRIES`), else Scotland for a postcode a Great
+    Britain file knows with a location in no LSOA of England and Wales; None otherwise (a point there,
+    an unknown postcode)."""
+    prefix = lsoas.astype("string").str[:1].map({"E": "E92000001", "W": "W92000004"})
+    country = pd.Series(np.r_[prefix.to_numpy(dtype=object, na_value=None), None][codes], dtype=object)
+    if "country_code" in located:
+        country = country.fillna(pd.Series(located["country_code"].astype(object).to_numpy(), dtype=object))
+    if "postcode" in located:
+        pcs = located["postcode"].astype("string")
+        country = country.fillna(pd.Series(pcs.str[:2].map(AREA_COUNTRIES).to_numpy(dtype=object, na_value=None), dtype=object))
+        if "has_location" in located:
+            located_gb = located["has_location"].fillna(False).to_numpy(dtype=bool)
+            country = country.where(~(country.isna().to_numpy() & located_gb), "S92000003")
+    return country.where(country.notna(), None).to_numpy(dtype=object)
+
+
+def _reasons(status: np.ndarray, country: np.ndarray, out: pd.DataFrame, made_from: str) -> np.ndarray:
+    """The ``reason`` of each row (:data:`icsgeo.answer.REASON`); ``invalid`` rows say ``malformed``
+    here, and :func:`for_postcodes` and :func:`for_points` say why in their own terms."""
+    points = "postcode" not in out or "source" not in out
+    reason = np.full(len(status), "malformed", dtype=object)
+    reason[status == "ok"] = REASONS["point" if points else "ok"]
+    reason[status == "terminated"] = REASONS["terminated"]
+    reason[status == "outside_system"] = REASONS["outside_system"]
+    nf = status == "not_found"
+    if nf.any():
+        known = out["source"].notna().to_numpy(dtype=bool) if "source" in out else np.zeros(len(out), dtype=bool)
+        reason[nf] = not_found_reason(made_from)
+        reason[nf & known] = REASONS["no_location"]
+    away = status == "outside_england"
+    if away.any():
+        named = pd.Series(country, dtype=object).map(COUNTRIES).to_numpy(dtype=object)
+        reason[away] = np.where(pd.notna(named[away]), named[away], REASONS["outside_wales"])
+    return reason
+
+
+def _postcode_facts(out: pd.DataFrame, located: pd.DataFrame) -> None:
+    """The postcode file's own ward (named) and positional quality; whole-metre grid references."""
+    english = out["status"].isin(["ok", "terminated", "outside_system"]).to_numpy()
+    ward = located["ward_code"].astype("string") if "ward_code" in located else pd.Series(pd.NA, index=out.index, dtype="string")
+    ward = pd.Series(ward.to_numpy(dtype=object, na_value=None), index=out.index, dtype="string").where(english)
+    out["ward_code"] = ward
+    names = areas.ward_names()
+    codes, uniq = pd.factorize(ward)
+    out["ward_name"] = pd.Series(pd.array(pd.Series(uniq, dtype=object).map(names).to_numpy(dtype=object), dtype="string")
+                                 .take(codes, allow_fill=True), index=out.index)
+    quality = located["quality"] if "quality" in located else pd.Series(pd.NA, index=out.index)
+    located_rows = out["easting"].notna().to_numpy() if "easting" in out else np.zeros(len(out), dtype=bool)
+    out["positional_quality"] = pd.array(pd.to_numeric(pd.Series(quality.to_numpy(), index=out.index), errors="coerce")
+                                         .where(located_rows), dtype="Int32")
+    for c in ("easting", "northing"):
+        if c in out:
+            out[c] = pd.array(pd.to_numeric(out[c], errors="coerce").round(), dtype="Int32")
 
 
 def _local_by_point(out: pd.DataFrame, geo: Geography) -> None:
@@ -145,9 +216,12 @@ def restrict(answers: pd.DataFrame, system_code: str) -> pd.DataFrame:
     ``outside_system`` (their own facts kept, the system's tiers dropped)."""
     status = answers["status"].to_numpy(dtype=object).copy()
     located = np.isin(status, ["ok", "terminated"])
-    status[located & (answers["system_code"].astype(object).to_numpy() != system_code)] = "outside_system"
+    outside = located & (answers["system_code"].astype(object).to_numpy() != system_code)
+    status[outside] = "outside_system"
     out = _mask_tiers(answers.copy(), status)
     out["status"] = status
+    if outside.any():
+        out.loc[outside, "reason"] = REASONS["outside_system"]
     return out
 
 
@@ -157,6 +231,15 @@ def for_postcodes(queries, geo: Geography) -> pd.DataFrame:
     queries = queries.reset_index(drop=True)
     found = locate_postcodes(queries)
     out = attach(found.drop(columns="status"), geo, found["status"].to_numpy(dtype=object))
+    invalid = (out["status"] == "invalid").to_numpy()
+    if invalid.any():
+        from .postcode import _as_arrow_strings
+
+        bad = queries[invalid].reset_index(drop=True)
+        raw = _as_arrow_strings(bad)  # values that are not text come out null
+        why = np.asarray(invalid_reasons(raw).to_numpy(zero_copy_only=False), dtype=object)
+        why[raw.is_null().to_numpy(zero_copy_only=False) & bad.notna().to_numpy()] = "not text"
+        out.loc[invalid, "reason"] = why
     out.insert(0, "query", queries.to_numpy(dtype=object))
     return out[["query", *ANSWER_COLUMNS]]
 
@@ -194,10 +277,12 @@ def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=Non
     latlon = None
     if easting is not None and northing is not None:
         e, n = _numbers(easting), _numbers(northing)
+        finite = np.isfinite(e) & np.isfinite(n)
         valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e <= 700_000) & (n >= 0) & (n <= 1_300_000)
         latlon = _meanwhile(to_latlon, e, n)  # PROJ runs without the GIL: alongside the LSOAs
     elif lat is not None and lon is not None:
         la, lo = _numbers(lat), _numbers(lon)
+        finite = np.isfinite(la) & np.isfinite(lo)
         valid = np.isfinite(la) & np.isfinite(lo) & (la >= 49) & (la <= 61) & (lo >= -9) & (lo <= 3)
         e, n = to_bng(la, lo)
     else:
@@ -211,11 +296,13 @@ def for_points(geo: Geography, *, easting=None, northing=None, lat=None, lon=Non
     if latlon is not None:
         la, lo = latlon()
     la, lo = np.where(valid, la, np.nan), np.where(valid, lo, np.nan)
-    located["easting"], located["northing"] = np.round(e, 1), np.round(n, 1)
+    located["easting"], located["northing"] = np.round(e), np.round(n)
     located["lat"], located["lon"] = np.round(la, 6), np.round(lo, 6)
     status = np.array(["invalid", "ok"], dtype=object)[valid.astype(np.intp)]
     status[valid & located["lsoa21_code"].isna().to_numpy()] = "outside_england"
     out = attach(located, geo, status)
+    if (~valid).any():
+        out.loc[~valid, "reason"] = np.where(finite[~valid], REASONS["off_grid"], REASONS["not_a_number"])
     out["postcode"] = None
     where = ["easting", "northing", "lat", "lon"]
     invalid = ~valid  # attach leaves invalid answers invalid and makes no others

@@ -22,7 +22,7 @@ import pandas as pd
 from .settings import WORKING_CRS
 from .sources.cache import cached_frame
 from .sources.catalogue import catalogue
-from .sources.inputs import dataset, input_key, unavailable
+from .sources.inputs import dataset, datasets, input_key, unavailable
 from .sources.read import read
 
 #: The examples above read the real files (they are skipped without ICSGEO_DATA_DIR).
@@ -69,7 +69,7 @@ def lsoa_base() -> pd.DataFrame:
     """One row per English LSOA 2021: its parents in every code family icsgeo uses.
 
     ``lsoa21_code, lsoa21_name, sicbl_code, sicbl_ods_code, sicbl_name, icb23_code, lad_code,
-    lad_name, population, ward_code, easting, northing, ctyua_code, ctyua_method, ccg_code``
+    lad_name, population, msoa21_code, msoa21_name, ward_code, easting, northing, ctyua_code, ctyua_method, ccg_code``
     (``easting``/``northing``: the population-weighted centroid, EPSG:27700). Cached by its inputs.
     """
     roles = [_role(r) for r in BASE_ROLES]
@@ -84,8 +84,13 @@ def _build_lsoa_base() -> pd.DataFrame:
     lu = _read("lsoa_lookup")
     base = lu[["lsoa21_code", "lsoa21_name", "sicbl_code", "sicbl_ods_code", "sicbl_name", "icb_code", "lad_code", "lad_name"]]
     base = base.rename(columns={"icb_code": "icb23_code"})
-    pop = _read("lsoa_population")[["lsoa21_code", "population"]]
+    pop = _read("lsoa_population")
+    pop = pop[["lsoa21_code", "population", *(["msoa21_code"] if "msoa21_code" in pop else [])]]
     base = base.merge(pop, on="lsoa21_code", how="left", validate="1:1")
+    if "msoa21_code" not in base:
+        base["msoa21_code"] = pd.array([pd.NA] * len(base), dtype="string")
+    base["msoa21_code"] = base["msoa21_code"].astype("string")
+    base["msoa21_name"] = msoa_names(base["lsoa21_name"]).where(base["msoa21_code"].notna())
     if unavailable(_role("lsoa_wards")) is None:
         wards = _read("lsoa_wards")[["lsoa21_code", "ward_code"]]
         base = base.merge(wards, on="lsoa21_code", how="left", validate="1:1")
@@ -186,6 +191,38 @@ def _lad_names_for(key: str) -> dict[str, str]:
     names = dict(zip(newer_lad(lu["lad_code"]), lu["lad_name"]))
     names.update(dict(zip(lu["lad_code"], lu["lad_name"])))
     return names
+
+
+def msoa_names(lsoa_names: pd.Series) -> pd.Series:
+    """The MSOA 2021 name of each LSOA 2021 name: ONS names an MSOA as its LSOAs are named, less the
+    final letter ("Sheffield 073F" is in "Sheffield 073"); a name not of that form gives <NA>.
+
+    >>> msoa_names(pd.Series(["Sheffield 073F", "Odd name"])).tolist()
+    ['Sheffield 073', <NA>]
+    """
+    got = lsoa_names.astype("string").str.extract(r"^(.*\d{3})[A-Z]$", expand=False)
+    return got.astype("string")
+
+
+@functools.lru_cache(maxsize=4)
+def _ward_names_for(key: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for entry in reversed(datasets(_role("ward_names"))):  # the first listed (the postcode file's own list) wins
+        frame = read(entry)
+        if "area_type" in frame:  # a code list: every area type in one table
+            frame = frame[frame["area_type"] == "ward"].rename(columns={"code": "ward_code", "name": "ward_name"})
+        frame = frame.dropna(subset=["ward_code", "ward_name"]).drop_duplicates("ward_code")
+        names.update(zip(frame["ward_code"].astype(str), frame["ward_name"].astype(str)))
+    return names
+
+
+def ward_names() -> dict[str, str]:
+    """Electoral ward name by code: the postcode file's code list first (its wards are those the
+    postcodes carry), then the ward lookup's; empty when neither can be read."""
+    role = _role("ward_names")
+    if unavailable(role) is not None:
+        return {}
+    return _ward_names_for(str(input_key([role])))
 
 
 def lad_names() -> dict[str, str]:

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from .answer import ANSWER_COLUMNS, GROUPS
+from .answer import ANSWER_COLUMNS, ANSWER_TYPES, arrow_type
 from .errors import BulkInputError
 from .sources.cache import atomic_write
 
@@ -38,7 +38,7 @@ OUTPUT_SUFFIXES = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet", ".xls
                    ".geojson": "GeoJSON"}
 #: Rows an Excel sheet holds below its header.
 EXCEL_MAX_ROWS = 1_048_575
-_FLOATS = {f.column for g in GROUPS for f in g.fields if f.type is float}
+_NUMBERS = [c for c, t in ANSWER_TYPES.items() if t is not str]
 
 
 def _kind(path: Path, kinds: dict, what: str) -> str:
@@ -55,7 +55,7 @@ def _answer_schema():
     same schema as one with every tier)."""
     import pyarrow as pa
 
-    return pa.schema([(c, pa.float64() if c in _FLOATS else pa.string()) for c in ANSWER_COLUMNS])
+    return pa.schema([(c, arrow_type(c)) for c in ANSWER_COLUMNS])
 
 
 def _match(header: list[str], wanted: str, path: Path) -> str:
@@ -278,8 +278,10 @@ def _answers(batch, *, column, points, vintage, system, as_at=None):
         frame = assign(easting=x, northing=y, vintage=vintage, system=system, as_at=as_at) if kind == "en" else \
             assign(lat=x, lon=y, vintage=vintage, system=system, as_at=as_at)
     frame = frame[ANSWER_COLUMNS].astype(object).where(frame[ANSWER_COLUMNS].notna(), None)
-    for c in _FLOATS:
+    for c in _NUMBERS:
         frame[c] = pd.to_numeric(frame[c], errors="coerce")
+        if ANSWER_TYPES[c] is int:
+            frame[c] = frame[c].round().astype("Int32")
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 

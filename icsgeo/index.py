@@ -23,8 +23,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .answer import ANSWER_COLUMNS, GROUPS, nest
-from .postcode import normalise_postcode
+from .answer import ANSWER_COLUMNS, GROUPS, nest, not_found_reason
+from .postcode import COUNTRIES, area_countries, area_country, invalid_reason, invalid_reasons, normalise_postcode
 from .settings import get_settings
 from .sources.cache import atomic_write, build_lock, file_stamp, key_digest
 from .sources.catalogue import Vintage, catalogue
@@ -348,17 +348,30 @@ class PostcodeIndex:
             pc = normalise_postcode(query)
             i = -1 if pc is None else self.row(pc)
         if i < 0:
-            return nest({"status": "invalid" if pc is None else "not_found", "query": query, "postcode": pc,
-                         "vintage": self.vintage, "made_from": self.made_from})
-        status = self._columns["status"]
-        rec: dict = {"query": query, "postcode": pc, "status": status(i)}
+            return nest({**self._unknown(query, pc), "query": query, "postcode": pc, "vintage": self.vintage,
+                         "made_from": self.made_from})
+        rec: dict = {"query": query, "postcode": pc, "status": self._columns["status"](i),
+                     "reason": self._columns["reason"](i)}
         for group, first, fields in self._plan:  # a part is null when its first field is
             rec[group] = None if first(i) is None else {key: value(i) for key, value in fields}
         nb = rec["neighbourhood"]
-        if nb is not None and nb["confidence"] is not None:
-            nb["confidence"] = round(nb["confidence"], 4)
+        if nb is not None:
+            for k in ("confidence", "runner_up_share"):
+                if nb[k] is not None:
+                    nb[k] = round(nb[k], 4)
         rec["vintage"], rec["made_from"] = self.vintage, self.made_from
         return rec
+
+    def _unknown(self, query: object, pc: str | None) -> dict:
+        """Status, reason and country of a query the index does not hold (as
+        :func:`icsgeo.answers.attach` gives them)."""
+        if pc is None:
+            return {"status": "invalid", "reason": invalid_reason(query)}
+        country = area_country(pc)
+        if country is not None:
+            return {"status": "outside_england", "reason": COUNTRIES[country], "country_code": country,
+                    "country_name": COUNTRIES[country]}
+        return {"status": "not_found", "reason": not_found_reason(self.made_from)}
 
     def answers(self, queries: Sequence[object]) -> list[dict]:
         """:meth:`answer` of each query, in order."""
@@ -387,8 +400,22 @@ class PostcodeIndex:
         status = answered.column("status").cast(pa.string())
         known = pc.is_valid(pos)
         valid = pc.is_valid(norm)
-        status = pc.if_else(known, status, pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid")))
+        away = area_countries(norm)  # Northern Ireland, the Channel Islands, the Isle of Man
+        away = pc.if_else(known, pa.scalar(None, pa.string()), away)
+        far = pc.is_valid(away)
+        status = pc.if_else(known, status, pc.if_else(far, pa.scalar("outside_england"),
+                                                      pc.if_else(valid, pa.scalar("not_found"), pa.scalar("invalid"))))
         answered = answered.set_column(answered.schema.get_field_index("status"), "status", status)
+        if not pc.all(known).as_py():
+            names = pa.array(list(COUNTRIES.values()), pa.string())
+            away_name = pc.take(names, pc.index_in(away, value_set=pa.array(list(COUNTRIES), pa.string())))
+            reason = answered.column("reason").cast(pa.string())
+            reason = pc.if_else(known, reason, pc.if_else(far, away_name, pc.if_else(
+                valid, pa.scalar(not_found_reason(self.made_from)), invalid_reasons(raw))))
+            answered = answered.set_column(answered.schema.get_field_index("reason"), "reason", reason)
+            for name, values in (("country_code", away), ("country_name", away_name)):
+                i = answered.schema.get_field_index(name)
+                answered = answered.set_column(i, name, pc.coalesce(answered.column(name).cast(pa.string()), values))
         answered = answered.set_column(answered.schema.get_field_index("postcode"), "postcode", norm)
         answered = answered.append_column("vintage", pa.repeat(pa.scalar(self.vintage, pa.string()), len(raw)))
         return answered.append_column("made_from", pa.repeat(pa.scalar(self.made_from, pa.string()), len(raw)))
@@ -415,6 +442,11 @@ def _reader(arr):
         if valid is None:
             return lambda i: values[data[i]]
         return lambda i: values[data[i]] if valid[(i + off) >> 3] >> ((i + off) & 7) & 1 else None
+    if pa.types.is_integer(arr.type) and arr.type.bit_width in (8, 16, 32, 64):
+        data = memoryview(np.frombuffer(arr.buffers()[1], dtype=arr.type.to_pandas_dtype(), count=off + n)[off:])
+        if valid is None:
+            return lambda i: int(data[i])
+        return lambda i: int(data[i]) if valid[(i + off) >> 3] >> ((i + off) & 7) & 1 else None
     if pa.types.is_floating(arr.type):
         data = memoryview(np.frombuffer(arr.buffers()[1], dtype=np.float64 if arr.type == pa.float64() else np.float32,
                                         count=off + n)[off:])
@@ -565,11 +597,19 @@ def answers(postcodes, vintage=None):
     from .postcode import _as_arrow_strings
 
     index = postcode_index(vintage)
-    if not isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
-        import pandas as pd
+    if isinstance(postcodes, (pa.Array, pa.ChunkedArray)):
+        return index.table(postcodes)
+    import pandas as pd
+    import pyarrow.compute as pc
 
-        postcodes = _as_arrow_strings(postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object))
-    return index.table(postcodes)
+    given = postcodes if isinstance(postcodes, pd.Series) else pd.Series(list(postcodes), dtype=object)
+    strings = _as_arrow_strings(given)
+    out = index.table(strings)
+    not_text = np.asarray(strings.is_null()) & given.notna().to_numpy()  # numbers and other values: not blank
+    if not_text.any():
+        i = out.schema.get_field_index("reason")
+        out = out.set_column(i, "reason", pc.if_else(pa.array(not_text), pa.scalar("not text"), out.column("reason")))
+    return out
 
 
 def _made_from(schema) -> str | None:

@@ -283,7 +283,7 @@ def _roles():
 
 def postcode_table() -> pd.DataFrame:
     """One row per known postcode: ``postcode, source, easting, northing, lat, lon, has_location,
-    lad_code, ward_code, lsoa21_code, lsoa_method, spatial_lsoa21_code`` and the
+    lad_code, ward_code, country_code, quality`` (ONS scale 1-9), ``lsoa21_code, lsoa_method, spatial_lsoa21_code`` and the
     :data:`DIRECTORY_COLUMNS`; sorted by postcode.
 
     The ``postcodes`` role first (``source = "postcodes"``); ``postcodes_extra`` adds the postcodes it
@@ -344,7 +344,7 @@ def combine_postcodes(postcodes: pd.DataFrame, extra: pd.DataFrame | None = None
     new = idx[list(DIRECTORY_COLUMNS)]
     idx = pd.concat([idx.drop(columns=list(DIRECTORY_COLUMNS)), lsoa, new], axis=1)
     del lsoa, new
-    for c in ("postcode", "source", "lad_code", "ward_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code",
+    for c in ("postcode", "source", "lad_code", "ward_code", "country_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code",
               "termination_date", "directory_sicbl_code", "directory_icb_code"):
         idx[c] = idx[c].astype("string")
     idx["terminated"] = idx["terminated"].astype("boolean")
@@ -392,7 +392,8 @@ def _table_part(frame: pd.DataFrame, source: str, *, directory: bool = True) -> 
     return pd.DataFrame({
         "postcode": frame["postcode"], "source": source, "easting": frame["easting"], "northing": frame["northing"],
         "lat": frame["lat"], "lon": frame["lon"], "has_location": frame["has_location"],
-        "lad_code": col("lad_code"), "ward_code": col("ward_code"),
+        "lad_code": col("lad_code"), "ward_code": col("ward_code"), "country_code": col("country_code"),
+        "quality": col("quality", "Int8"),
         "directory_lsoa21_code": col("lsoa21_code"), "terminated": col("terminated", "boolean"),
         "termination_date": col("termination_date"), "directory_sicbl_code": col("sicbl_code"),
         "directory_icb_code": col("icb_code"),

@@ -24,7 +24,19 @@ from .errors import InvalidPostcodeError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["normalise_postcode", "normalise_postcodes", "require_postcode", "POSTCODE_PATTERN"]
+__all__ = ["normalise_postcode", "normalise_postcodes", "require_postcode", "POSTCODE_PATTERN", "COUNTRIES",
+           "AREA_COUNTRIES", "invalid_reason", "invalid_reasons", "area_country", "area_countries"]
+
+#: The countries of a postcode, by GSS code (ONS's pseudo codes for the Crown dependencies).
+COUNTRIES = {
+    "E92000001": "England", "W92000004": "Wales", "S92000003": "Scotland", "N92000002": "Northern Ireland",
+    "L93000001": "Channel Islands", "M83000003": "Isle of Man",
+}
+#: Postcode areas wholly outside Great Britain: Northern Ireland (BT), Guernsey (GY), Jersey (JE), the
+#: Isle of Man (IM). A postcode of these areas is ``outside_england`` whether or not a file knows it.
+AREA_COUNTRIES = {"BT": "N92000002", "GY": "L93000001", "JE": "L93000001", "IM": "M83000003"}
+#: The NHS pseudo-postcodes: ZZ99 3VZ (no fixed abode), ZZ99 3WZ (not known), ZZ99 ... (abroad).
+PSEUDO_POSTCODE_REASON = "NHS pseudo-postcode (ZZ99: no fixed abode, not known or abroad)"
 
 # BS 7666: outward code (area, district, optional sub-district letter) and inward code.
 _A1 = "[ABCDEFGHIJKLMNOPRSTUWYZ]"  # never Q V X
@@ -47,6 +59,57 @@ def normalise_postcode(value: object) -> str | None:
     if not _COMPACT.match(compact):
         return None
     return f"{compact[:-3]} {compact[-3:]}"
+
+
+def invalid_reason(value: object) -> str:
+    """Why a value is not a postcode: ``blank``, ``not text``, ``too long``, the NHS pseudo-postcode
+    (``ZZ99``) or ``malformed``.
+
+    >>> invalid_reason("  "), invalid_reason("ZZ99 3VZ"), invalid_reason("S1 2H"), invalid_reason(12345)
+    ('blank', 'NHS pseudo-postcode (ZZ99: no fixed abode, not known or abroad)', 'malformed', 'not text')
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return "blank"
+    if not isinstance(value, str):
+        return "not text"
+    compact = _SPACES.sub("", value).upper()
+    if not compact:
+        return "blank"
+    if compact.startswith("ZZ99"):
+        return PSEUDO_POSTCODE_REASON
+    return "too long" if len(value) > 16 else "malformed"
+
+
+def invalid_reasons(raw):
+    """:func:`invalid_reason` of an Arrow string array (null: ``blank``), vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    compact = pc.utf8_upper(pc.replace_substring_regex(raw, r"[\s\pZ]+", ""))
+    blank = pc.fill_null(pc.equal(compact, ""), True)
+    pseudo = pc.fill_null(pc.starts_with(compact, "ZZ99"), False)
+    long = pc.fill_null(pc.greater(pc.utf8_length(raw), 16), False)
+    return pc.case_when(pc.make_struct(blank, pseudo, long, field_names=["b", "p", "l"]),
+                        pa.scalar("blank"), pa.scalar(PSEUDO_POSTCODE_REASON), pa.scalar("too long"), pa.scalar("malformed"))
+
+
+def area_country(pcds: str | None) -> str | None:
+    """The country code of a postcode (``pcds`` form) whose area lies outside Great Britain, else None.
+
+    >>> area_country("BT1 1AA"), area_country("S1 2HE")
+    ('N92000002', None)
+    """
+    return AREA_COUNTRIES.get(pcds[:2]) if pcds else None
+
+
+def area_countries(pcds):
+    """:func:`area_country` of an Arrow string array (``pcds`` or null), vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    areas = pc.utf8_slice_codeunits(pcds, 0, 2)
+    keys = pa.array(list(AREA_COUNTRIES), pa.string())
+    return pc.take(pa.array(list(AREA_COUNTRIES.values()), pa.string()), pc.index_in(areas, value_set=keys))
 
 
 def require_postcode(value: object) -> str:

@@ -16,9 +16,9 @@ categories differ from file to file and row group to row group (dask then has un
 joins and concatenations fall back to object or fail). Plain strings are read as strings everywhere.
 
 >>> PRODUCT_COLUMNS[:3]
-['postcode', 'status', 'lsoa_code']
+['postcode', 'status', 'reason']
 >>> str(PRODUCT_SCHEMA.field("easting").type), str(PRODUCT_SCHEMA.field("lsoa_code").type)
-('double', 'string')
+('int32', 'string')
 >>> columns()[0]
 ('postcode', 'string', "the postcode in ONS pcds form: upper case, one space before the inward code ('S1 2HE')")
 """
@@ -34,7 +34,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._version import __version__
-from .answer import ANSWER_COLUMNS, GROUPS, MADE_FROM
+from .answer import ANSWER_COLUMNS, GROUPS, MADE_FROM, REASON, arrow_type
 from .errors import BulkInputError, DataFileError
 from .postcode import POSTCODE_PATTERN
 from .sources.cache import atomic_write
@@ -48,7 +48,7 @@ log = logging.getLogger("icsgeo")
 
 #: The product's schema version (file metadata ``icsgeo.product_schema``). A column added at the end
 #: keeps it; a column renamed, retyped, removed or given a new meaning makes it "2".
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: reason, region, ward, MSOA, country, runner-up PCN, quality; whole-metre grid references
 #: Rows per row group: 41 groups for England's 2.65 M postcodes, each with min/max statistics of
 #: every column; a lookup of a few postcodes reads one or two groups, a full scan runs in parallel.
 ROW_GROUP = 65_536
@@ -62,6 +62,7 @@ _OWN = {  # the columns that are not part of an answer group
               "sorting office), outside_england (a Welsh or Scottish postcode) or not_found (in a postcode file but "
               "without a grid reference); a postcode that is not in the file is not_found, a string that is not a "
               "postcode invalid",
+    "reason": REASON,
     "vintage": "the geography vintage of the answers (every row the same)",
     "made_from": MADE_FROM + " (every row the same)",
 }
@@ -73,22 +74,21 @@ def _meaning(group, field) -> str:
 
 
 def columns() -> list[tuple[str, str, str]]:
-    """``(column, type, meaning)`` of every product column, in order; ``type`` is ``string`` (UTF-8) or
-    ``double`` (float64). Derived from :data:`icsgeo.answer.GROUPS`."""
+    """``(column, type, meaning)`` of every product column, in order; ``type`` is ``string`` (UTF-8),
+    ``double`` (float64) or ``int32``. Derived from :data:`icsgeo.answer.GROUPS`."""
     fields = {f.column: (g, f) for g in GROUPS for f in g.fields}
     out = []
     for c in PRODUCT_COLUMNS:
         if c in fields:
             g, f = fields[c]
-            out.append((c, "double" if f.type is float else "string", _meaning(g, f)))
+            out.append((c, {float: "double", int: "int32"}.get(f.type, "string"), _meaning(g, f)))
         else:
             out.append((c, "string", _OWN[c]))
     return out
 
 
 def _schema() -> pa.Schema:
-    types = {"string": pa.string(), "double": pa.float64()}
-    return pa.schema([pa.field(c, types[t], nullable=c not in ("postcode", "status", "vintage"),
+    return pa.schema([pa.field(c, arrow_type(c), nullable=c not in ("postcode", "status", "vintage"),
                                metadata={"description": m}) for c, t, m in columns()])
 
 

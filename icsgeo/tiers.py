@@ -62,15 +62,18 @@ log = logging.getLogger("icsgeo")
 
 #: The answer columns an LSOA determines (:attr:`Geography.tiers`), by tier.
 TIER_COLUMNS = {
-    "lsoa": ["lsoa_name"],
+    "lsoa": ["lsoa_name", "msoa_code", "msoa_name"],
     "local_neighbourhood": ["local_neighbourhood_code", "local_neighbourhood_name", "local_neighbourhood_method"],
-    "neighbourhood": ["neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence"],
+    "neighbourhood": ["neighbourhood_code", "neighbourhood_name", "neighbourhood_method", "neighbourhood_confidence",
+                      "neighbourhood_runner_up_code", "neighbourhood_runner_up_name", "neighbourhood_runner_up_share"],
     "place": ["place_code", "place_name"],
-    "system": ["system_code", "system_ods_code", "system_name"],
+    "system": ["system_code", "system_ods_code", "system_name", "region_code", "region_ods_code", "region_name"],
     "sicbl": ["sicbl_code", "sicbl_ods_code", "sicbl_name"],
     "lad": ["lsoa_lad_code", "lsoa_lad_name"],
 }
 
+#: The NHS England region of an LSOA's (national) system, from the vintage's place-system link file.
+REGION_COLUMNS = ("region_code", "region_ods_code", "region_name")
 
 #: The columns of a definition's own neighbourhoods (:attr:`Geography.local_neighbourhoods`).
 LOCAL_COLUMNS = ["code", "name", "method", "place_code", "place_name", "places", "straddles", "system_code",
@@ -217,6 +220,9 @@ class Geography:
         if f"{place}_ods_code" in lu:
             ods = dict(zip(lu[f"{place}_code"], lu[f"{place}_ods_code"]))
             out["place_ods_code"] = out["place_code"].map(ods)
+        for c in REGION_COLUMNS:  # the NHS region each place's system is in, where the file says
+            by_place = dict(zip(lu[f"{place}_code"], lu[c])) if c in lu else {}
+            out[c] = out["place_code"].map(by_place).astype("string")
         return out
 
     def _national_lsoas(self, base: pd.DataFrame) -> pd.DataFrame:
@@ -234,7 +240,8 @@ class Geography:
             if spec.system_link == "practice-map":  # the map also holds the vintage's own place codes and names
                 self._note("place", f"the LSOA lookup's codes and names, which may predate the vintage's ({why})")
             links = pd.DataFrame({c: pd.Series(dtype="string") for c in
-                                  ("place_code", "place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code")})
+                                  ("place_code", "place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code",
+                                   *REGION_COLUMNS)})
         out = out.merge(links, on="place_code", how="left", validate="m:1")
         out["place_link"] = np.where(out["system_code"].notna(), "lookup", None)
         if not links.empty:
@@ -285,8 +292,8 @@ class Geography:
         if not miss.any() or self.spec.system_link != "practice-map":
             return out
         out = out.copy()
-        link_cols = [c for c in ("place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code")
-                     if c in links]
+        link_cols = [c for c in ("place_official_name", "system_code", "system_ods_code", "system_name", "place_ods_code",
+                                 *REGION_COLUMNS) if c in links]
         new_places = links[~links["place_code"].isin(out["place_code"].dropna().unique())]
 
         def take(rows: pd.Index, codes, how: str) -> None:
@@ -442,6 +449,8 @@ class Geography:
             "system_code": l["system_code"], "system_ods_code": l["system_ods_code"], "system_name": l["system_name"],
             "sicbl_code": l["sicbl_code"], "sicbl_ods_code": l["sicbl_ods_code"], "sicbl_name": l["sicbl_name"],
             "lsoa_lad_code": areas.newer_lad(l["lad_code"]), "lsoa_lad_name": l["lad_name"],
+            "msoa_code": l["msoa21_code"], "msoa_name": l["msoa21_name"],
+            **{c: l[c] if c in l else pd.Series(pd.NA, index=l.index, dtype="string") for c in REGION_COLUMNS},
         })
         for c in TIER_COLUMNS["local_neighbourhood"]:
             src = c.replace("_neighbourhood", "")
@@ -454,10 +463,16 @@ class Geography:
             for c in TIER_COLUMNS["neighbourhood"]:
                 out[c] = None
         else:
-            nb = nb[["lsoa21_code", "pcn_code", "pcn_name", "method", "confidence"]].rename(columns={
+            nb = nb[["lsoa21_code", "pcn_code", "pcn_name", "method", "confidence", "runner_up_pcn_code", "runner_up_share"]]
+            nb = nb.rename(columns={
                 "pcn_code": "neighbourhood_code", "pcn_name": "neighbourhood_name",
-                "method": "neighbourhood_method", "confidence": "neighbourhood_confidence"})
+                "method": "neighbourhood_method", "confidence": "neighbourhood_confidence",
+                "runner_up_pcn_code": "neighbourhood_runner_up_code", "runner_up_share": "neighbourhood_runner_up_share"})
             nb.loc[nb["neighbourhood_code"].isna(), "neighbourhood_method"] = None
+            m = self.members.frame()  # the runner-up may win no LSOA: named from the practice map
+            pcn_names = m.dropna(subset=["pcn_code"]).drop_duplicates("pcn_code").set_index("pcn_code")["pcn_name"]
+            nb.insert(nb.columns.get_loc("neighbourhood_runner_up_share"), "neighbourhood_runner_up_name",
+                      nb["neighbourhood_runner_up_code"].map(pcn_names).astype("string"))
             out = out.merge(nb, on="lsoa21_code", how="left", validate="1:1")
         blank = pd.DataFrame({c: [None] for c in out.columns}).astype({c: out[c].dtype for c in out.columns}, errors="ignore")
         return pd.concat([out, blank], ignore_index=True)

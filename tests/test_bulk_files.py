@@ -79,7 +79,7 @@ def test_an_ambiguous_column_is_refused(tmp_path):
 @pytest.mark.realdata
 def test_excel_round_trip_keeps_every_row_in_order(tmp_path):
     """The acceptance case: a workbook (made with openpyxl) of messy postcodes in a column named
-    ``Postcode `` comes back as .xlsx with every row, in order, status filled, its own text kept."""
+    ``Postcode `` comes back as .xlsx with every row, in order, status and reason filled, its own text kept."""
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()
     sheet = book.active
@@ -102,6 +102,13 @@ def test_excel_round_trip_keeps_every_row_in_order(tmp_path):
     assert status[:3] == ["ok", "ok", "ok"] and all(status)
     assert status[MESSY.index("SW1A 9ZZ")] == "not_found" and status[MESSY.index("EH1 1YZ")] == "outside_england"
     assert status[MESSY.index("")] == status[MESSY.index("not a postcode")] == "invalid"
+    reason = dict(zip(MESSY, (r[header.index("reason")] for r in body)))
+    assert all(reason.values()), reason  # every row says why, ok rows included
+    assert reason[""] == "blank" and reason["not a postcode"] == "malformed" and reason["S1 2HE"] == "live postcode"
+    assert reason["ZZ99 3VZ"].startswith("NHS pseudo-postcode") and status[MESSY.index("ZZ99 3VZ")] == "invalid"
+    assert status[MESSY.index("BT1 1AA")] == "outside_england" and reason["BT1 1AA"] == "Northern Ireland"
+    assert reason["CF10 1AA"] == "Wales" and reason["EH1 1YZ"] == "Scotland"
+    assert reason["SW1A 9ZZ"].startswith("not in the postcode files of ")
     place = [r[header.index("place_name")] for r in body]
     assert place[0] == "Sheffield"
     easting = body[0][header.index("easting")]

@@ -359,7 +359,7 @@ def _lookup():
 def test_every_english_lsoa_exactly_once():
     a = nb.neighbourhood_lsoas(MAP)
     assert list(a.columns) == ["lsoa21_code", "pcn_code", "pcn_name", "method", "confidence", "patients",
-                               "runner_up_pcn_code", "registrations_date", "practice_map_date"]
+                               "runner_up_pcn_code", "runner_up_share", "registrations_date", "practice_map_date"]
     assert len(a) == 33_755 and a["lsoa21_code"].is_unique
     assert set(a["lsoa21_code"]) == set(_lookup()["lsoa21_code"])
     assert set(a["method"]) <= {"registrations", "modelled", "unassigned"}

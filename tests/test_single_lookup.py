@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import icsgeo
-from icsgeo.answer import nest
+from icsgeo.answer import ANSWER_TYPES, nest
 from icsgeo.index import STORED, PostcodeIndex, _packed, _packed_keys
 
 
@@ -19,8 +19,10 @@ def _toy_table(dictionary: bool) -> pa.Table:
     n = len(postcodes)
     cols = {}
     for c in STORED:
-        if c in ("neighbourhood_confidence", "easting", "northing", "lat", "lon"):
+        if ANSWER_TYPES[c] is float:
             cols[c] = pa.array([0.123456789 * (i + 1) if i % 3 else None for i in range(n)], pa.float64())
+        elif ANSWER_TYPES[c] is int:  # whole metres, positional quality: int32 with nulls
+            cols[c] = pa.array([400_000 + 7 * i if i % 3 else None for i in range(n)], pa.int32())
         elif c == "postcode":
             cols[c] = pa.array(postcodes, pa.large_string())
         elif c == "status":

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from icsgeo import read
+from icsgeo import read, where
 from icsgeo.cli import main
 
 pytestmark = pytest.mark.realdata
@@ -27,8 +27,43 @@ def test_s1_2he_is_sheffield_in_south_yorkshire(capsys):
     sheffield_pcns = read("gp-practice-map-2026-08").query("sicbl_ods_code == '03N' and not is_unallocated")["pcn_code"]
     assert r["neighbourhood"]["code"] in set(sheffield_pcns)
     assert r["neighbourhood"]["method"] in ("registrations", "modelled") and 0 < r["neighbourhood"]["confidence"] <= 1
-    assert set(r) == {"query", "postcode", "status", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "location", "vintage", "made_from"}
+    assert set(r) == {"query", "postcode", "status", "reason", "lsoa", "local_neighbourhood", "neighbourhood", "place",
+                      "system", "region", "sicbl", "lad", "ward", "msoa", "country", "location", "vintage", "made_from"}
     assert 53.3 < r["location"]["lat"] < 53.4 and r["vintage"] == "2026"
+    # what postcodes.io users join on: Code-Point's ward and quality, ONS's MSOA, the practice map's region
+    assert r["reason"] == "live postcode"
+    assert r["region"] == {"code": "E40000012", "ods_code": "Y63", "name": "North East and Yorkshire"}
+    assert r["ward"] == {"code": "E05010862", "name": "City Ward"}  # Code-Point Open's row and code list
+    assert r["msoa"] == {"code": "E02006843", "name": "Sheffield 073"} and r["lsoa"]["name"] == "Sheffield 073D"
+    assert r["country"] == {"code": "E92000001", "name": "England"}
+    assert (r["location"]["easting"], r["location"]["northing"], r["location"]["quality"]) == (435393, 387336, 1)
+    nb = r["neighbourhood"]
+    assert nb["runner_up_code"] in set(sheffield_pcns) and nb["runner_up_code"] != nb["code"]
+    assert 0 < nb["runner_up_share"] <= nb["confidence"] and nb["confidence"] + nb["runner_up_share"] <= 1
+
+
+def test_reasons_and_countries_of_awkward_postcodes(capsys):
+    """Every awkward row says why: blank, the NHS pseudo-postcode, malformed, unknown, terminated, and
+    the country of a postcode outside England (Northern Ireland's BT postcodes, which no file here holds)."""
+    queries = ["", "ZZ99 3VZ", "S1 2H", "S9 9ZZ", "S1 2HX", "CF10 1AA", "EH1 1AA", "BT1 1AA", "JE2 3AA"]
+    code, rows = _where_json(capsys, *queries)
+    got = [(r["status"], r["reason"], (r["country"] or {}).get("name")) for r in rows]
+    assert got == [
+        ("invalid", "blank", None),
+        ("invalid", "NHS pseudo-postcode (ZZ99: no fixed abode, not known or abroad)", None),
+        ("invalid", "malformed", None),
+        ("not_found", "not in the postcode files of 2025-10 (new since, mistyped, or retired before)", None),
+        ("terminated", "terminated postcode (its location may be a sorting office)", "England"),
+        ("outside_england", "Wales", "Wales"),
+        ("outside_england", "Scotland", "Scotland"),
+        ("outside_england", "Northern Ireland", "Northern Ireland"),
+        ("outside_england", "Channel Islands", "Channel Islands"),
+    ]
+    assert code == 1  # the README: 1 when any query did not resolve, every answer still printed
+    # the same from the pandas path (a custom system's answers are built by icsgeo.answers, not the index)
+    frame = where(queries, system="QF7")
+    assert [tuple(x) for x in frame[["status", "reason"]].itertuples(index=False)][:4] == [g[:2] for g in got[:4]]
+    assert list(frame["status"][5:]) == ["outside_england"] * 4 and list(frame["reason"][5:]) == [g[1] for g in got[5:]]
 
 
 def test_worksop_is_nottinghamshire_today_and_bassetlaw_in_the_2021_system(capsys):

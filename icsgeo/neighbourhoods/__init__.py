@@ -125,7 +125,7 @@ MODEL_ROLES = ("lsoa_lookup", "lsoa_population", "lsoa_centroids", "lsoa_wards",
 
 _LSOA_COLUMNS = [
     "lsoa21_code", "pcn_code", "pcn_name", "method", "confidence", "patients", "runner_up_pcn_code",
-    "registrations_date", "practice_map_date",
+    "runner_up_share", "registrations_date", "practice_map_date",
 ]  # fmt: skip
 
 
@@ -164,7 +164,8 @@ def neighbourhood_lsoas(practice_map: str | Dataset | Membership | None = None, 
 
     Columns: ``lsoa21_code, pcn_code, pcn_name, method`` (``registrations``/``modelled``/
     ``unassigned``), ``confidence`` (winning share, see the module notes), ``patients`` (the LSOA's
-    patients at real-PCN practices; <NA> for ``method="modelled"``), ``runner_up_pcn_code``,
+    patients at real-PCN practices; <NA> for ``method="modelled"``), ``runner_up_pcn_code`` and
+    ``runner_up_share`` (its share, as ``confidence`` is the winner's),
     ``registrations_date`` (<NA> when no registrations were used) and ``practice_map_date``.
     Cached by the input files' sha256, the practice map and the method. ``as_at``: the practices as
     grouped on that day (:func:`icsgeo.neighbourhoods.membership.membership`).

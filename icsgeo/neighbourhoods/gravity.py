@@ -71,7 +71,8 @@ def modelled(
     gravity: Gravity = Gravity(),
     smoothing: Smoothing = Smoothing(),
 ) -> pd.DataFrame:
-    """The balanced gravity model (module notes): ``lsoa21_code, pcn_code, confidence, runner_up_pcn_code``.
+    """The balanced gravity model (module notes): ``lsoa21_code, pcn_code, confidence, runner_up_pcn_code,
+    runner_up_share``.
 
     ``lsoas``: ``lsoa21_code, sicbl_code, easting, northing`` (the population-weighted centroid), and
     optionally ``population`` (default: equal), ``lad_code``, ``ward_code``. ``practices``:
@@ -85,7 +86,7 @@ def modelled(
     n_lsoa = len(lsoas)
     pcn = pd.array([pd.NA] * n_lsoa, dtype="string")
     out = pd.DataFrame({"lsoa21_code": lsoas["lsoa21_code"].to_numpy(), "pcn_code": pcn,
-                        "confidence": np.nan, "runner_up_pcn_code": pcn.copy()})  # fmt: skip
+                        "confidence": np.nan, "runner_up_pcn_code": pcn.copy(), "runner_up_share": np.nan})  # fmt: skip
     c = candidates(lsoas, practices, gravity.candidates)
     if c is None:
         return out
@@ -101,6 +102,9 @@ def modelled(
     out["pcn_code"] = pd.array(codes, dtype="string")
     out["confidence"] = conf
     out["runner_up_pcn_code"] = pd.array(second, dtype="string")
+    share = np.full(n_lsoa, np.nan)
+    share[c.rows] = np.where(runner >= 0, scores[np.maximum(runner, 0)], np.nan)
+    out["runner_up_share"] = share
     return out
 
 

@@ -43,7 +43,7 @@ def real(practices: pd.DataFrame) -> pd.Series:
 
 def plurality(registrations: pd.DataFrame, practices: pd.DataFrame) -> pd.DataFrame:
     """Per LSOA with patients at real-PCN practices: ``lsoa21_code, pcn_code, confidence, patients,
-    runner_up_pcn_code``. Ties go to the lowest PCN code."""
+    runner_up_pcn_code, runner_up_share``. Ties go to the lowest PCN code."""
     in_pcns = practices.loc[real(practices), ["practice_code", "pcn_code"]]
     regs = registrations.loc[registrations["patients"] > 0, ["lsoa21_code", "practice_code", "patients"]]
     regs = regs.merge(in_pcns, on="practice_code", how="inner")
@@ -52,13 +52,14 @@ def plurality(registrations: pd.DataFrame, practices: pd.DataFrame) -> pd.DataFr
     rank = by_pcn.groupby("lsoa21_code").cumcount().to_numpy()
     total = by_pcn.groupby("lsoa21_code")["patients"].sum()
     win = by_pcn[rank == 0].set_index("lsoa21_code")
-    runner = by_pcn[rank == 1].set_index("lsoa21_code")["pcn_code"]
+    runner = by_pcn[rank == 1].set_index("lsoa21_code")
     out = pd.DataFrame(
         {
             "pcn_code": win["pcn_code"],
             "confidence": win["patients"] / total.reindex(win.index),
             "patients": total.reindex(win.index),
-            "runner_up_pcn_code": runner.reindex(win.index),
+            "runner_up_pcn_code": runner["pcn_code"].reindex(win.index),
+            "runner_up_share": runner["patients"].reindex(win.index) / total.reindex(win.index),
         }
     )
     return out.rename_axis("lsoa21_code").reset_index()
@@ -77,10 +78,12 @@ def assign_lsoas(
     """
     out = lsoas[["lsoa21_code"]].reset_index(drop=True)
     model = modelled.drop_duplicates("lsoa21_code").set_index("lsoa21_code").reindex(out["lsoa21_code"])
-    if "runner_up_pcn_code" not in model:
-        model["runner_up_pcn_code"] = pd.NA
+    for c in ("runner_up_pcn_code", "runner_up_share"):
+        if c not in model:
+            model[c] = pd.NA
     if plurality is None:
-        reg = pd.DataFrame(index=out["lsoa21_code"], columns=["pcn_code", "confidence", "patients", "runner_up_pcn_code"])
+        reg = pd.DataFrame(index=out["lsoa21_code"], columns=["pcn_code", "confidence", "patients", "runner_up_pcn_code",
+                                                               "runner_up_share"])
     else:
         reg = plurality.set_index("lsoa21_code").reindex(out["lsoa21_code"])
     by_reg = reg["pcn_code"].notna().to_numpy(dtype=bool)
@@ -98,6 +101,8 @@ def assign_lsoas(
         out["patients"] = pd.to_numeric(reg["patients"], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
     runner = np.where(by_reg | by_model, pick("runner_up_pcn_code"), None)
     out["runner_up_pcn_code"] = pd.array(pd.Series(runner).where(pd.notna(runner), None), dtype="string")
+    share = pd.to_numeric(pd.Series(np.where(by_reg | by_model, pick("runner_up_share"), np.nan)), errors="coerce")
+    out["runner_up_share"] = share.astype("float64").where(out["runner_up_pcn_code"].notna().to_numpy())
     names = pcn_attributes(practices, ["pcn_name"])
     out = out.merge(names, on="pcn_code", how="left")
     out["pcn_name"] = out["pcn_name"].astype("string")

@@ -94,7 +94,8 @@ def _canonical(f: pd.DataFrame, entry: Dataset, path: Path) -> pd.DataFrame:
     the grid reference (``easting``/``northing``) when there is one, else from ``lat``/``lon``.
 
     A grid reference counts when it is positive and its ``quality`` is not the catalogue's
-    ``no_location_quality`` (Code-Point's 90, the directories' 9); a latitude when it is within ±90
+    ``no_location_quality`` (Code-Point's 90, the directories' 9), and ``quality`` is then read on
+    the ONS scale (1-9: Code-Point's ``quality_scale`` 10 divides its 10-90); a latitude when it is within ±90
     (the directories' 99.999999 placeholder is not)."""
     f = _keep_countries(f, entry, path)
     # NSPL keeps legacy non-standard codes (e.g. 'NPT 0AD'): kept, flagged, never matched by a query.
@@ -105,6 +106,9 @@ def _canonical(f: pd.DataFrame, entry: Dataset, path: Path) -> pd.DataFrame:
         if no_loc is not None and "quality" in f:
             # a missing quality (a directory row without one) does not hide a grid reference
             has &= ~(f["quality"] == no_loc).fillna(False).to_numpy(dtype=bool)
+        scale = entry.get("quality_scale")
+        if scale and "quality" in f:  # read on the ONS scale (1-9) whatever the file's
+            f["quality"] = (f["quality"] // int(scale)).astype(f["quality"].dtype)
         f["easting"] = f["easting"].astype("float64").where(has)
         f["northing"] = f["northing"].astype("float64").where(has)
         lon, lat = _transformer(WORKING_CRS, DISPLAY_CRS).transform(f["easting"].to_numpy(), f["northing"].to_numpy())
