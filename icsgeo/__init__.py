@@ -46,6 +46,9 @@ _LAZY = {
     "Settings": ("settings", "Settings"),
     "get_settings": ("settings", "get_settings"),
     "to_records": ("answer", "to_records"),
+    "postcodes_io_result": ("postcodesio", "postcodes_io_result"),
+    "postcodes_io_response": ("postcodesio", "postcodes_io_response"),
+    "postcodes_io_bulk": ("postcodesio", "postcodes_io_bulk"),
     "system_definitions": ("systems", "system_definitions"),
     "load_system_file": ("systems", "load_system_file"),
     "neighbourhood_lsoas": ("neighbourhoods", "neighbourhood_lsoas"),
@@ -108,6 +111,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from .answer import to_records
+    from .postcodesio import postcodes_io_bulk, postcodes_io_response, postcodes_io_result
     from .bulk import answer_file, save
     from .exports import export
     from .product import export_index

@@ -143,6 +143,8 @@ def _labels() -> list[tuple[str, str]]:
 def _describe(rec: dict) -> str:
     head = f"{rec['query'] if rec.get('query') is not None else ''}"
     lines = [f"{head}  {rec['status']}" + (f"  ({rec['postcode']})" if rec.get("postcode") and rec["postcode"] != head else "")]
+    if rec.get("reason") and rec["status"] != "ok":
+        lines.append(f"  {'reason':<21} {rec['reason']}")
     for key, label in _labels():
         part = rec.get(key)
         if not part:
@@ -151,13 +153,19 @@ def _describe(rec: dict) -> str:
         extra = ""
         if key == "neighbourhood":
             conf = part.get("confidence")
-            extra = f" [{part.get('method')}" + (f", confidence {conf:.2f}]" if conf is not None else "]")
+            extra = f" [{part.get('method')}" + (f", confidence {conf:.2f}" if conf is not None else "")
+            if part.get("runner_up_code"):
+                share = part.get("runner_up_share")
+                extra += f"; runner-up {part['runner_up_code']}" + (f" {share:.0%}" if share is not None else "")
+            extra += "]"
         if key in ("lsoa", "local_neighbourhood") and part.get("method"):
             extra = f" [{part['method']}]"
         lines.append(f"  {label:<21} {part.get('name') or ''}" + (f" ({codes})" if codes else "") + extra)
     loc = rec.get("location")
     if loc and loc.get("easting") is not None:
-        lines.append(f"  {'location':<21} E {loc['easting']:.0f}, N {loc['northing']:.0f} (lat {loc['lat']:.5f}, lon {loc['lon']:.5f})")
+        quality = f", positional quality {loc['quality']}" if loc.get("quality") is not None else ""
+        lines.append(f"  {'location':<21} E {loc['easting']:.0f}, N {loc['northing']:.0f} "
+                     f"(lat {loc['lat']:.5f}, lon {loc['lon']:.5f}){quality}")
     lines.append(f"  {'vintage':<21} {rec['vintage']}")
     if rec.get("made_from"):
         lines.append(f"  {'made from':<21} {rec['made_from']}")
@@ -185,27 +193,44 @@ def join_split_postcodes(words: list[str]) -> list[str]:
     return out
 
 
-def _print_records(records: list[dict], as_json: bool) -> int:
-    if as_json:
+def _print_records(records: list[dict], shape: str) -> int:
+    """Print answers as text, JSON, or postcodes.io's envelope (one query: its GET answer; several: its
+    bulk answer); the exit status says whether every one resolved."""
+    if shape == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
+    elif shape == "postcodes.io":
+        from icsgeo import postcodes_io_bulk, postcodes_io_response
+
+        body = postcodes_io_response(records[0]) if len(records) == 1 else postcodes_io_bulk(records)
+        print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         print("\n\n".join(_describe(r) for r in records))
     return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_FAILED
 
 
+def _shape(args: argparse.Namespace) -> str:
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json and --format {args.format} disagree: give one")
+    return "json" if args.json else (args.format or "text")
+
+
 def _cmd_where(args: argparse.Namespace) -> int:
     modes = sum(bool(x) for x in (args.postcodes, args.input, args.lat is not None or args.lon is not None,
                                    args.easting is not None or args.northing is not None))
+    shape = _shape(args)
     if modes == 1 and args.postcodes:
         from icsgeo import lookup  # light without --system: the prebuilt index, pyarrow only
 
         return _print_records(lookup(join_split_postcodes(args.postcodes), vintage=args.vintage, system=args.system,
-                                     as_at=args.as_at), args.json)
+                                     as_at=args.as_at), shape)
     from icsgeo import BulkInputError, answer_file, assign, to_records
 
     if modes != 1:
         raise UsageError("give postcodes, or --input FILE, or --lat/--lon, or --easting/--northing (exactly one)")
     opts = {"vintage": args.vintage, "system": args.system, "as_at": args.as_at}
+    if shape == "postcodes.io" and not args.postcodes:
+        raise UsageError("--format postcodes.io is for postcodes given on the command line (postcodes.io has no "
+                         "answer of this shape for points or files); use --json, or --output for files")
     if args.input:
         if not args.output:
             raise UsageError("--input needs --output (a .csv, .parquet, .xlsx, .gpkg or .geojson file)")
@@ -235,7 +260,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
             raise UsageError("--easting needs --northing")
         answers = assign(easting=[args.easting], northing=[args.northing], **opts)
         answers.insert(0, "query", f"{args.easting},{args.northing}")
-    return _print_records(to_records(answers), args.json)
+    return _print_records(to_records(answers), shape)
 
 
 # ------------------------------------------------------------------ listings
@@ -516,13 +541,16 @@ def build_parser() -> argparse.ArgumentParser:
                                  f"verified one; `icsgeo data` lists them)")
 
     w = command(sub, "where", examples=[
-        "icsgeo where S1 2HE", "icsgeo where s12he CM1 1AE --json", "icsgeo where S80 1AA --as-at 2022-06-30",
+        "icsgeo where S1 2HE", "icsgeo where s12he CM1 1AE --json", "icsgeo where S1 2HE --format postcodes.io", "icsgeo where S80 1AA --as-at 2022-06-30",
         "icsgeo where --lat 53.38 --lon -1.47", "icsgeo where --input patients.xlsx --column Postcode --output answers.xlsx",
         "icsgeo where --input sites.csv --easting-column x --northing-column y --output sites.gpkg"], help="which neighbourhood, place and system a postcode or point is in",
                        description="Answer postcodes (or points): LSOA, neighbourhood, place, system, Sub-ICB Location, LAD. "
                        "Exit status 0 when every query resolved, 1 when any did not (all results printed), 2 on usage errors.")
     w.add_argument("postcodes", nargs="*", metavar="POSTCODE", help="postcodes in any case and spacing (S1 2HE, s12he)")
-    w.add_argument("--json", action="store_true", help="print a JSON array, one object per query, in order")
+    w.add_argument("--json", action="store_true", help="print a JSON array, one object per query, in order (--format json)")
+    w.add_argument("--format", choices=("text", "json", "postcodes.io"),
+                   help="text (default), json, or postcodes.io: postcodes.io's envelope and keys ({status, result}, "
+                        "result.icb, codes.icb, ccg for the Sub-ICB Location...) with icsgeo's answer under result.icsgeo")
     vintage_opts(w)
     w.add_argument("--system", help="a system as `map` takes it (name fragment, GSS/ODS code, definition id or .yaml file): "
                    "answers outside it are outside_system")

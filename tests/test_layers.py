@@ -18,7 +18,7 @@ PACKAGE = ROOT / "icsgeo"
 
 #: (layer, the files and folders in it), lowest first.
 LAYERS = [
-    ("basics", ["errors.py", "settings.py", "files.py", "postcode.py", "answer.py", "versions.py", "_version.py"]),
+    ("basics", ["errors.py", "settings.py", "files.py", "postcode.py", "answer.py", "postcodesio.py", "versions.py", "_version.py"]),
     ("render", ["render/"]),
     ("sources", ["sources/"]),
     ("definitions", ["systems.py"]),

@@ -26,7 +26,8 @@ from icsgeo.server import MAX_BULK, Status, create_app  # noqa: E402
 pytestmark = pytest.mark.realdata
 
 ROOT = Path(__file__).resolve().parents[1]
-ANSWER_KEYS = {"query", "postcode", "status", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "sicbl", "lad", "location", "vintage", "made_from"}
+ANSWER_KEYS = {"query", "postcode", "status", "reason", "lsoa", "local_neighbourhood", "neighbourhood", "place", "system", "region",
+               "sicbl", "lad", "ward", "msoa", "country", "location", "vintage", "made_from"}
 
 
 @pytest.fixture(scope="module")
@@ -396,3 +397,22 @@ def test_icsgeo_serve_answers_on_127_0_0_1():
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert "Traceback" not in out and "S1 2HE" not in out  # postcodes are not logged
+
+
+def test_postcodes_io_routes_give_its_envelope(client):
+    r = client.get("/postcodes.io/postcodes/s12he")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == 200 and body["result"]["postcode"] == "S1 2HE"
+    assert body["result"]["codes"]["icb"] == "E54000061" and body["result"]["ccg"] == "NHS South Yorkshire ICB - 03N"
+    assert client.get("/postcodes.io/postcodes/S9 9ZZ").json() == {
+        "status": 404, "error": "Postcode not found", "icsgeo": client.get("/postcodes.io/postcodes/S9 9ZZ").json()["icsgeo"]}
+    bad = client.get("/postcodes.io/postcodes/nonsense!")
+    assert bad.status_code == 404 and bad.json()["error"] == "Invalid postcode"
+    bulk = client.post("/postcodes.io/postcodes", json={"postcodes": ["S1 2HE", "ZZ99 3VZ", "CF10 1AA"]})
+    assert bulk.status_code == 200
+    entries = bulk.json()["result"]
+    assert [e["query"] for e in entries] == ["S1 2HE", "ZZ99 3VZ", "CF10 1AA"]
+    assert entries[0]["result"]["icsgeo"]["place"]["name"] == "Sheffield" and entries[1]["result"] is None
+    assert entries[2]["result"]["country"] == "Wales"
+    assert "/postcodes.io/postcodes/{postcode}" in client.get("/openapi.json").json()["paths"]

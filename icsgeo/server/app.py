@@ -416,9 +416,20 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
     )
     async def get_postcode(postcode: Annotated[str, Path(description="any case and spacing: S1 2HE, s12he")],
                            request: Request):
-        # The query parameters (documented through openapi_extra) are validated here, not by FastAPI's
-        # per-parameter machinery, which cost a single lookup five times the answer itself.
         query = _clean_query(postcode)
+        rec = await answer_one(query, request)
+        if rec["status"] == "invalid":
+            return _problem(422, f"{_shown(query)} is not a valid UK postcode; expected a form such as 'S1 2HE' or 'SW1A 1AA'",
+                            "invalid", query=query)
+        if rec["status"] == "not_found":
+            return _problem(404, f"{rec['postcode']} is a well-formed postcode but is in neither Code-Point Open nor NSPL "
+                                 "(a new, non-geographic or mistyped postcode)", "not_found", query=query, postcode=rec["postcode"])
+        return _JSON(rec)
+
+    async def answer_one(query, request: Request) -> dict:
+        """One postcode's answer: from the held index on the event loop (~15 µs) or batched in a thread.
+        The query parameters (documented through openapi_extra) are validated here, not by FastAPI's
+        per-parameter machinery, which cost a single lookup five times the answer itself."""
         vintage = system = as_at = None
         if request.scope.get("query_string"):
             try:
@@ -428,16 +439,20 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
             vintage, system, as_at = params.vintage, params.system, params.as_at
         index = state.held_index(vintage or default) if system is None and as_at is None else None
         if index is not None:
-            rec = index.answer(query)  # ~15 µs from the index in memory: answered on the event loop
-        else:
-            rec = await postcode_batches(("postcode", _v(vintage, system, as_at), system, _day(as_at)), query)
-        if rec["status"] == "invalid":
-            return _problem(422, f"{_shown(query)} is not a valid UK postcode; expected a form such as 'S1 2HE' or 'SW1A 1AA'",
-                            "invalid", query=query)
-        if rec["status"] == "not_found":
-            return _problem(404, f"{rec['postcode']} is a well-formed postcode but is in neither Code-Point Open nor NSPL "
-                                 "(a new, non-geographic or mistyped postcode)", "not_found", query=query, postcode=rec["postcode"])
-        return _JSON(rec)
+            return index.answer(query)
+        return await postcode_batches(("postcode", _v(vintage, system, as_at), system, _day(as_at)), query)
+
+    def answer_many(items, vintage, system, as_at) -> list[dict] | _JSON:
+        """Many postcodes' answers, in order, or the 413 problem for too many."""
+        if len(items) > MAX_BULK:
+            return _problem(413, f"{len(items):,} postcodes in one request; the limit is {MAX_BULK:,}: split them into several requests",
+                            "too_large")
+        queries = [_clean_query(q) for q in items]
+        if not queries:
+            return []
+        if system is None and as_at is None:
+            return held(vintage or default).answers(queries)
+        return icsgeo.to_records(icsgeo.where(queries, vintage=_v(vintage, system, as_at), system=system, as_at=_day(as_at)))
 
     @app.post(
         "/postcodes", response_model=PostcodesResponse, tags=["answers"],
@@ -448,19 +463,35 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
     )
     def post_postcodes(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None, system: SystemParam = None,
                        as_at: AsAtParam = None):
-        items = body.postcodes
-        if len(items) > MAX_BULK:
-            return _problem(413, f"{len(items):,} postcodes in one request; the limit is {MAX_BULK:,}: split them into several requests",
-                            "too_large")
-        queries = [_clean_query(q) for q in items]
-        if not queries:
-            records = []
-        elif system is None and as_at is None:
-            records = held(vintage or default).answers(queries)
-        else:
-            records = icsgeo.to_records(icsgeo.where(queries, vintage=_v(vintage, system, as_at), system=system,
-                                                     as_at=_day(as_at)))
+        records = answer_many(body.postcodes, vintage, system, as_at)
+        if isinstance(records, _JSON):
+            return records
         return _JSON({"count": len(records), "results": records})
+
+    # -------------------------------------------------------------- postcodes.io's shape
+    @app.get(
+        "/postcodes.io/postcodes/{postcode:path}", tags=["postcodes.io"],
+        summary="One postcode in postcodes.io's shape: {status, result} (a script switches by changing its base URL)",
+        responses={404: {"description": "{status: 404, error: 'Invalid postcode' | 'Postcode not found'}"}, **errors_503},
+        openapi_extra={"parameters": query_parameters},
+    )
+    async def get_postcodes_io(postcode: Annotated[str, Path(description="any case and spacing: S1 2HE, s12he")],
+                               request: Request):
+        body = icsgeo.postcodes_io_response(await answer_one(_clean_query(postcode), request))
+        return _JSON(body, status_code=body["status"])
+
+    @app.post(
+        "/postcodes.io/postcodes", tags=["postcodes.io"],
+        summary="Many postcodes in postcodes.io's bulk shape: {status, result: [{query, result}]}",
+        responses={413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
+                   **errors_422, **errors_503},
+    )
+    def post_postcodes_io(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
+                          system: SystemParam = None, as_at: AsAtParam = None):
+        records = answer_many(body.postcodes, vintage, system, as_at)
+        if isinstance(records, _JSON):
+            return records
+        return _JSON(icsgeo.postcodes_io_bulk(records))
 
     # -------------------------------------------------------------- points
     @app.get(
