@@ -13,8 +13,11 @@ input has a ``postcode`` column of its own), answered as ``icsgeo where --input`
    removed, upper case, checked against the BS 7666 pattern, one space re-inserted before the last
    three characters (the ONS ``pcds`` form the product is keyed on: ``" s12he "`` → ``"S1 2HE"``);
 2. a LEFT JOIN on that key (DuckDB prunes the product's row groups by their postcode statistics);
-3. a row with no match is ``not_found`` when well-formed, ``invalid`` when not (its ``postcode`` is
-   then null), and every row carries the product's ``vintage`` and ``made_from``.
+3. a row with no match is answered from the product's ``icsgeo.unmatched`` metadata: ``invalid`` when
+   not a postcode (its ``postcode`` then null; ``reason`` blank, the ZZ99 pseudo-postcode, too long or
+   malformed), ``outside_england`` for a postcode of Northern Ireland, the Channel Islands or the Isle
+   of Man (``reason`` and ``country`` filled), else ``not_found`` (``reason`` naming the postcode files'
+   date); every row carries the product's ``vintage`` and ``made_from``.
 
 See docs/index-product.md for the product's schema.
 """
@@ -22,6 +25,7 @@ See docs/index-product.md for the product's schema.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -43,14 +47,27 @@ def _literal(text: str) -> str:
 
 
 def join_sql(input: str, product: str, *, column: str, input_columns: list[str], answer_columns: list[str],
-             ordered: bool = True) -> str:
+             unmatched: dict, ordered: bool = True) -> str:
     """The query: the input's columns, then the answer columns (renamed ``<name>_icsgeo`` on a clash);
     in the input's order unless ``ordered`` is false (a join does not keep it: sorting it back costs
-    most of the time and memory)."""
+    most of the time and memory). ``unmatched``: the product's ``icsgeo.unmatched`` metadata."""
     src, prod = _literal(input), _literal(product)
     names = {c: (f"{c}_icsgeo" if c in input_columns else c) for c in answer_columns}
-    fill = {  # unmatched rows: their status, their normalised postcode, the product's vintage and made_from
-        "status": "coalesce(p.status, CASE WHEN q._pcds IS NULL THEN 'invalid' ELSE 'not_found' END)",
+    u = unmatched
+    areas = ", ".join(_literal(a) for a in sorted(u["areas"]))
+    by_area = {i: " ".join(f"WHEN {_literal(a)} THEN {_literal(v[i])}" for a, v in sorted(u["areas"].items())) for i in (0, 1)}
+    area = "left(q._pcds, 2)"
+    invalid = (f"CASE WHEN q._full IS NULL OR q._full = '' THEN {_literal(u['blank'])} "
+               f"WHEN starts_with(q._full, {_literal(u['pseudo_prefix'])}) THEN {_literal(u['pseudo'])} "
+               f"WHEN length(q.{_ident(column)}) > {int(u['max_length'])} THEN {_literal(u['too_long'])} "
+               f"ELSE {_literal(u['malformed'])} END")
+    fill = {  # unmatched rows: their status, reason, country, normalised postcode, the product's vintage and made_from
+        "status": (f"coalesce(p.status, CASE WHEN q._pcds IS NULL THEN 'invalid' WHEN {area} IN ({areas}) "
+                   f"THEN 'outside_england' ELSE 'not_found' END)"),
+        "reason": (f"coalesce(p.reason, CASE WHEN q._pcds IS NULL THEN {invalid} "
+                   f"WHEN {area} IN ({areas}) THEN CASE {area} {by_area[1]} END ELSE {_literal(u['not_found'])} END)"),
+        "country_code": f"coalesce(p.country_code, CASE {area} {by_area[0]} END)",
+        "country_name": f"coalesce(p.country_name, CASE {area} {by_area[1]} END)",
         "postcode": "q._pcds",
         "vintage": f"coalesce(p.vintage, (SELECT vintage FROM read_parquet({prod}) LIMIT 1))",
         "made_from": f"coalesce(p.made_from, (SELECT made_from FROM read_parquet({prod}) LIMIT 1))",
@@ -59,7 +76,8 @@ def join_sql(input: str, product: str, *, column: str, input_columns: list[str],
     own = ", ".join(f"q.{_ident(c)}" for c in input_columns)
     return f"""
 WITH raw AS (
-    SELECT *, CASE WHEN length({_ident(column)}) <= 16
+    SELECT *, upper(regexp_replace({_ident(column)}, '[\\s\\pZ]+', '', 'g')) AS _full,
+              CASE WHEN length({_ident(column)}) <= 16
                    THEN upper(regexp_replace({_ident(column)}, '[\\s\\pZ]+', '', 'g')) END AS _compact
     FROM read_parquet({src}, file_row_number = true)
 ), q AS (
@@ -88,8 +106,11 @@ def join(input: str | Path, product: str | Path, output: str | Path, *, column: 
     if column not in input_columns:
         raise SystemExit(f"{input} has no column {column!r}; its columns are: {', '.join(input_columns)}")
     answer_columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(product))})").fetchall()]
+    meta = dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata({_literal(str(product))})").fetchall())
+    if "icsgeo.unmatched" not in meta:
+        raise SystemExit(f"{product} has no icsgeo.unmatched metadata: export it again with this icsgeo (`icsgeo index export`)")
     sql = join_sql(str(input), str(product), column=column, input_columns=input_columns, answer_columns=answer_columns,
-                   ordered=ordered)
+                   unmatched=json.loads(meta["icsgeo.unmatched"]), ordered=ordered)
     out = Path(output)
     tmp = out.with_name(f".{out.name}.pid{os.getpid()}.tmp")
     try:

@@ -34,10 +34,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._version import __version__
-from .answer import ANSWER_COLUMNS, GROUPS, MADE_FROM, REASON, arrow_type
+from .answer import ANSWER_COLUMNS, GROUPS, MADE_FROM, REASON, arrow_type, not_found_reason
 from .errors import BulkInputError, DataFileError
-from .postcode import POSTCODE_PATTERN
-from .sources.cache import atomic_write
+from .postcode import AREA_COUNTRIES, COUNTRIES, POSTCODE_PATTERN, PSEUDO_POSTCODE_REASON, invalid_reason
+from .files import atomic_write
 from .sources.catalogue import catalogue
 from .sources.inputs import datasets
 
@@ -118,6 +118,24 @@ def _notice(vintage) -> str:
     return " ".join(seen) or catalogue().source
 
 
+def unmatched(made_from: str | None) -> dict:
+    """How a row the product has no postcode for is answered (file metadata ``icsgeo.unmatched``), so a
+    join without icsgeo answers it as :func:`icsgeo.where` does: the reasons of a value that is not a
+    postcode (in the order they are tested), of a well-formed postcode no file knows, and the postcode
+    areas outside Great Britain with their country.
+
+    >>> u = unmatched("postcodes 2025-10")
+    >>> u["pseudo_prefix"], u["max_length"], u["areas"]["BT"]
+    ('ZZ99', 16, ['N92000002', 'Northern Ireland'])
+    """
+    return {
+        "blank": invalid_reason(None), "pseudo_prefix": "ZZ99", "pseudo": PSEUDO_POSTCODE_REASON,
+        "max_length": 16, "too_long": invalid_reason("X" * 17), "malformed": invalid_reason("?"),
+        "not_found": not_found_reason(made_from),
+        "areas": {area: [code, COUNTRIES[code]] for area, code in AREA_COUNTRIES.items()},
+    }
+
+
 def export_index(path: str | Path, *, vintage: str | int | None = None) -> dict:
     """Write the postcode index of ``vintage`` (default: the latest) as the Parquet product at ``path``.
 
@@ -158,6 +176,7 @@ def export_index(path: str | Path, *, vintage: str | int | None = None) -> dict:
         "icsgeo.sorted_by": "postcode",
         "icsgeo.postcode_pattern": POSTCODE_PATTERN,
         "icsgeo.columns": json.dumps([{"column": c, "type": t, "meaning": m} for c, t, m in columns()]),
+        "icsgeo.unmatched": json.dumps(unmatched(made_from)),
     }
     schema = PRODUCT_SCHEMA.with_metadata({k.encode(): v_.encode() for k, v_ in meta.items()})
 

@@ -92,17 +92,18 @@ def _where_local(postcodes, vintage: str | None, system: str | None, as_at):
 
 def _answer_meta(query_dtype=object):
     """The empty frame of the dask engine's result: ``query`` (the queries' own dtype), the answer
-    columns (float64 for the numbers, pandas' string dtype for the rest: what Arrow strings become)."""
+    columns (float64 for the fractions, nullable Int32 for the whole numbers: eastings, northings,
+    positional quality; pandas' string dtype for the rest: what Arrow strings become)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
-    from .answer import GROUPS
+    from .answer import ANSWER_TYPES
 
-    floats = {f.column for g in GROUPS for f in g.fields if f.type is float}
     text = pa.array([], pa.string()).to_pandas().dtype
+    dtypes = {float: np.float64, int: "Int32"}
     cols = {"query": pd.Series([], dtype=query_dtype)}
-    cols.update({c: pd.Series([], dtype=np.float64 if c in floats else text) for c in ANSWER_COLUMNS})
+    cols.update({c: pd.Series([], dtype=dtypes.get(ANSWER_TYPES[c], text)) for c in ANSWER_COLUMNS})
     return pd.DataFrame(cols)
 
 

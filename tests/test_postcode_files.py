@@ -93,7 +93,8 @@ def _codepoint_zip(path: Path, *, headers: bool = True, areas=CODEPOINT_AREAS) -
 
 def _codepoint_entry(file: str, **extra) -> dict:
     return {"kind": "postcodes", "format": "zip", "reader": "codepoint_zip", "file": file,
-            "title": "OS Code-Point Open (test)", "no_location_quality": 90, "columns": CODEPOINT_ROLES, **extra}
+            "title": "OS Code-Point Open (test)", "no_location_quality": 90, "quality_scale": 10, "columns": CODEPOINT_ROLES,
+            **extra}
 
 
 def _codepoint_parquet(path: Path, rows) -> Path:
@@ -134,7 +135,7 @@ def test_codepoint_zip_reads_to_the_frame_of_the_parquet_extract(tmp_path):
     assert np.isnan(got.loc[4, "easting"]) and np.isnan(got.loc[4, "lat"])
     assert got.loc[2, ["easting", "northing"]].tolist() == [435245.0, 387196.0]
     assert (got.loc[2, "lat"], got.loc[2, "lon"]) == _latlon(435245, 387196)
-    assert got["quality"].dtype == "int8" and got["quality"].tolist() == [10, 30, 10, 10, 90]
+    assert got["quality"].dtype == "int8" and got["quality"].tolist() == [1, 3, 1, 1, 9]  # 10-90 read on ONS's 1-9
     assert got["county_code"].isna().all() and got.loc[0, "lad_code"] == "E08000035"
 
 
@@ -547,7 +548,9 @@ def test_combine_postcodes_without_a_directory_leaves_the_new_columns_null(tmp_p
     cp = read("cp", catalogue=catalogue_for(data, cp=_codepoint_entry("codepo_gb.zip")))
     t = combine_postcodes(cp, None, polygons=polygons, lsoas=lsoas)
     assert list(t.columns) == ["postcode", "source", "easting", "northing", "lat", "lon", "has_location", "lad_code",
-                               "ward_code", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code", *DIRECTORY_COLUMNS]
+                               "ward_code", "country_code", "quality", "lsoa21_code", "lsoa_method", "spatial_lsoa21_code",
+                               *DIRECTORY_COLUMNS]
+    assert t["quality"].tolist() == [1, 9]  # Code-Point's 10-90 on ONS's scale 1-9
     assert t["lsoa21_code"].tolist() == [LSOA_A, pd.NA] and t.loc[0, "lsoa_method"] == "point in polygon"
     assert t[list(DIRECTORY_COLUMNS)].isna().all().all()
     assert table_status(t).tolist() == ["ok", "not_found"]

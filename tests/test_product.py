@@ -55,9 +55,12 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 def test_the_schema_is_the_answer_columns_with_postcode_first():
     assert PRODUCT_COLUMNS[0] == "postcode" and sorted(PRODUCT_COLUMNS) == sorted(ANSWER_COLUMNS)
     floats = {f.column for g in GROUPS for f in g.fields if f.type is float}
-    assert floats == {"neighbourhood_confidence", "easting", "northing", "lat", "lon"}
+    ints = {f.column for g in GROUPS for f in g.fields if f.type is int}
+    assert floats == {"neighbourhood_confidence", "neighbourhood_runner_up_share", "lat", "lon"}
+    assert ints == {"easting", "northing", "positional_quality"}  # whole metres; ONS's scale 1-9
     for field in PRODUCT_SCHEMA:
-        assert field.type == (pa.float64() if field.name in floats else pa.string()), field
+        want = pa.float64() if field.name in floats else pa.int32() if field.name in ints else pa.string()
+        assert field.type == want, field
         assert not pa.types.is_dictionary(field.type)
         assert field.metadata[b"description"]
     assert PRODUCT_SCHEMA.names == PRODUCT_COLUMNS
@@ -129,7 +132,7 @@ def test_dask_engine_is_lazy_and_answers_every_row_in_order(monkeypatch):
     lazy = icsgeo.where(series, engine="dask")
     assert isinstance(lazy, dd.DataFrame) and calls == []  # nothing answered yet
     assert list(lazy.columns) == ["query", *ANSWER_COLUMNS] and lazy.npartitions == 5
-    assert lazy.dtypes["easting"] == np.float64 and lazy.dtypes["query"] == series.dtype
+    assert lazy.dtypes["easting"] == "Int32" and lazy.dtypes["lat"] == np.float64 and lazy.dtypes["query"] == series.dtype
     got = lazy.compute()
     assert len(calls) == 5 and sum(calls) == len(rows)  # once per partition
     assert got.index.tolist() == list(range(100, 100 + len(rows)))  # the input's own index, every row
@@ -189,7 +192,7 @@ def _messy(postcodes: np.ndarray, rows: int, seed: int) -> list:
 def test_export_has_the_documented_schema_metadata_and_layout(product):
     pf = pq.ParquetFile(product)
     schema = pf.schema_arrow
-    assert [(f.name, {pa.string(): "string", pa.float64(): "double"}[f.type]) for f in schema] == _documented()
+    assert [(f.name, {pa.string(): "string", pa.float64(): "double", pa.int32(): "int32"}[f.type]) for f in schema] == _documented()
     assert schema.remove_metadata().equals(PRODUCT_SCHEMA.remove_metadata(), check_metadata=False)
     meta = {k.decode(): v.decode() for k, v in schema.metadata.items()}
     assert meta["icsgeo.product_schema"] == SCHEMA_VERSION and meta["icsgeo.version"] == icsgeo.__version__
@@ -228,12 +231,14 @@ def test_duckdb_example_answers_every_row_like_where(product, tmp_path):
     pytest.importorskip("duckdb")
     pcs = _messy(pq.read_table(product, columns=["postcode"]).column("postcode").to_numpy(zero_copy_only=False),
                  200_000, seed=3)
+    # and what no product row holds: Northern Ireland, Jersey, blanks, too long, a pseudo-postcode, unknown
+    pcs += ["BT1 1AA", "je2 3aa", "", "   ", None, "A" * 20, " " * 20, "ZZ99 3VZ", "zz993wz", "S9 9ZZ", "S1 2H"]
     src, out = tmp_path / "patients.parquet", tmp_path / "answered.parquet"
     pq.write_table(pa.table({"id": np.arange(len(pcs)), "postcode": pa.array(pcs, pa.string())}), src, row_group_size=30_000)
     assert _example().join(src, product, out) == len(pcs)
     got = pd.read_parquet(out)
     assert got["id"].tolist() == list(range(len(pcs)))  # every row, in order
-    assert got["postcode"].tolist() == pcs  # the input's own column, untouched
+    assert got["postcode"].astype(object).where(got["postcode"].notna(), None).tolist() == pcs  # untouched
     want = icsgeo.where(pcs)
     mine = got.drop(columns=["id", "postcode"]).rename(columns={"postcode_icsgeo": "postcode"})[ANSWER_COLUMNS]
     assert _plain(mine).equals(_plain(want[ANSWER_COLUMNS]))
