@@ -22,6 +22,7 @@ from .errors import (
     IcsgeoError,
     InvalidPostcodeError,
     MissingDependencyError,
+    SettingsError,
     UnknownDatasetError,
 )
 
@@ -45,6 +46,7 @@ _LAZY = {
     "normalise_postcodes": ("postcode", "normalise_postcodes"),
     "Settings": ("settings", "Settings"),
     "get_settings": ("settings", "get_settings"),
+    "config": ("configuration", "config"),
     "to_records": ("answer", "to_records"),
     "postcodes_io_result": ("postcodesio", "postcodes_io_result"),
     "postcodes_io_response": ("postcodesio", "postcodes_io_response"),
@@ -93,6 +95,7 @@ __all__ = [
     "InvalidPostcodeError",
     "BulkInputError",
     "MissingDependencyError",
+    "SettingsError",
 ]
 
 
@@ -121,6 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .neighbourhoods import neighbourhood_lsoas, neighbourhood_table
     from .postcode import normalise_postcode, normalise_postcodes
     from .settings import Settings, get_settings
+    from .configuration import config
     from .sources.catalogue import Catalogue, Dataset, Vintage, catalogue
     from .sources.fetch import fetch
     from .sources.inventory import add_data, data_dir_label, families, fetch_data, inventory, tiers_missing

@@ -91,6 +91,28 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE, e.g. data_dir=D:\\nhs-data")
+    return key.strip(), value.strip()
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from icsgeo import config
+
+    report = config(set=dict(args.set or []), unset=args.unset or [])
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    state = "" if report["exists"] else " (not written yet: icsgeo config --set data_dir=FOLDER writes it)"
+    print(f"config file: {report['config_file']}{state}")
+    for key, item in report["settings"].items():
+        value = "(unset)" if item["value"] is None else str(item["value"]).lower() if isinstance(item["value"], bool) else item["value"]
+        print(f"  {key:<10} {value:<50} {item['source']}")
+    return EXIT_OK
+
+
 def _cmd_versions(args: argparse.Namespace) -> int:
     from icsgeo import show_versions
 
@@ -509,6 +531,18 @@ def build_parser() -> argparse.ArgumentParser:
         return parent.add_parser(name, parents=[common], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  **kwargs)
 
+    c = command(sub, "config", examples=[
+        "icsgeo config", "icsgeo config --set data_dir=D:\\nhs-data", "icsgeo config --set offline=true --set verify=warn",
+        "icsgeo config --unset cache_dir"], help="the settings in force, where each came from, and setting them in the config file",
+        description="Show data_dir, cache_dir, offline and verify, each with its source: an ICSGEO_* variable (which wins), "
+                    "the config file (config.toml in your user config folder, or the file ICSGEO_CONFIG names), or the default. "
+                    "--set and --unset rewrite the config file, so ICSGEO_DATA_DIR need not be set on every call.")
+    c.add_argument("--set", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="write a setting (data_dir, cache_dir, offline, verify) to the config file; repeatable")
+    c.add_argument("--unset", action="append", metavar="KEY", help="remove a setting from the config file; repeatable")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.set_defaults(func=_cmd_config)
+
     d = command(sub, "data", examples=["icsgeo data", "icsgeo data --json --families", "icsgeo --data-dir D:\\nhs-data data --no-rows"], help="the data folder: every dataset and family release, present, verified, the default of each",
                        description="List every catalogue dataset (present, verified, vintage, rows), each family's releases "
                                    "and default, and what each answer tier lacks. `data add` and `data fetch` bring files in.")
@@ -687,7 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # reads the catalogue, so the settings: a bad one is refused here
+    except IcsgeoError as exc:
+        print(f"icsgeo: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
@@ -703,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.environ["ICSGEO_DATA_DIR"] = args.data_dir  # for this run (and any process it starts)
-    from icsgeo import DefinitionError, UnknownDatasetError, use_releases
+    from icsgeo import DefinitionError, SettingsError, UnknownDatasetError, use_releases
 
     pins = {k[len("release_"):]: v for k, v in vars(args).items() if k.startswith("release_") and v is not None}
     try:
@@ -714,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"icsgeo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (DefinitionError, UnknownDatasetError) as exc:  # no such system, vintage or dataset: the arguments
+    except (DefinitionError, UnknownDatasetError, SettingsError) as exc:  # no such system, vintage, dataset; a bad setting
         print(f"icsgeo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except IcsgeoError as exc:

@@ -86,3 +86,9 @@ class DefinitionError(IcsgeoError, ValueError):
 class BulkInputError(IcsgeoError, ValueError):
     """An input or output file of a bulk run that cannot be used: unreadable, lacking the named
     column, or of a format icsgeo does not write."""
+
+
+class SettingsError(IcsgeoError, ValueError):
+    """A setting icsgeo cannot use: an ``ICSGEO_*`` variable with a value it does not understand, or a
+    config file that is not valid TOML or holds an unknown key. The message names the variable or the
+    file and line, and the values allowed."""

@@ -63,6 +63,7 @@ def _isolated_settings(request, monkeypatch, tmp_path, session_cache):
     """Every test gets its own cache (real-data tests share one) and a known verification mode."""
     realdata = "realdata" in request.keywords
     monkeypatch.setenv("ICSGEO_CACHE_DIR", str(session_cache if realdata else tmp_path / "cache"))
+    monkeypatch.setenv("ICSGEO_CONFIG", str(tmp_path / "no-config.toml"))  # never the user's own config file
     monkeypatch.delenv("ICSGEO_OFFLINE", raising=False)
     monkeypatch.delenv("ICSGEO_VERIFY", raising=False)
     if realdata:

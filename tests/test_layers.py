@@ -29,7 +29,7 @@ LAYERS = [
     ("answers", ["answers.py"]),
     ("index", ["index.py"]),
     ("verbs", ["verbs.py"]),
-    ("outputs", ["bulk.py", "maps.py", "exports.py", "product.py"]),
+    ("outputs", ["bulk.py", "maps.py", "exports.py", "product.py", "configuration.py"]),
     ("api", ["__init__.py"]),
     ("faces", ["cli.py", "server/", "__main__.py"]),
 ]
