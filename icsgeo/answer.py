@@ -215,6 +215,40 @@ def nest(row: Mapping[str, Any]) -> dict:
 
 
 def to_records(frame) -> list[dict]:
-    """Nest the flat answer rows of a DataFrame into the JSON objects of ``icsgeo where --json``."""
+    """Nest the flat answer rows of a DataFrame into the JSON objects of ``icsgeo where --json``.
+
+    Missing values become ``None``; a part (``lsoa``, ``neighbourhood``, ``place``...) is ``None`` as
+    a whole when its first field is missing; confidences and shares are rounded to 4 decimals.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Flat answer rows: :data:`ANSWER_COLUMNS` (any missing column is taken as missing), optionally
+        ``query``; e.g. what :func:`icsgeo.where` returns.
+
+    Returns
+    -------
+    list of dict
+        One object per row, in order: ``query, postcode, status, reason``, a part per tier,
+        ``vintage``, ``made_from``.
+
+    See Also
+    --------
+    icsgeo.lookup : The same objects, straight from the index.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import icsgeo
+    >>> rows = pd.DataFrame({"query": ["junk"], "status": ["invalid"], "reason": ["malformed"],
+    ...                      "lsoa_code": [float("nan")]})
+    >>> [rec] = icsgeo.to_records(rows)
+    >>> rec["status"], rec["reason"], rec["lsoa"], rec["place"]
+    ('invalid', 'malformed', None, None)
+    >>> list(rec)[:6]
+    ['query', 'postcode', 'status', 'reason', 'lsoa', 'local_neighbourhood']
+    >>> icsgeo.to_records(icsgeo.where(["S1 2HE"]))[0]["place"]                 # doctest: +SKIP
+    {'code': 'E38000146', 'name': 'Sheffield'}
+    """
     f = frame.astype(object).where(frame.notna(), None)
     return [nest(r) for r in f.to_dict("records")]

@@ -24,6 +24,9 @@ from .answer import ANSWER_COLUMNS, ANSWER_TYPES, arrow_type
 from .errors import BulkInputError
 from .sources.cache import atomic_write
 
+#: The examples below read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = ["answer_file", "save", "BulkInputError", "TABLE_SUFFIXES", "SPATIAL_SUFFIXES", "INPUT_SUFFIXES",
            "OUTPUT_SUFFIXES", "EXCEL_MAX_ROWS"]
 
@@ -383,14 +386,77 @@ class _Writer:
 
 def answer_file(input: str | Path, output: str | Path, *, column: str = "postcode", points: tuple[str, str, str] | None = None,
                 vintage=None, system: str | None = None, progress: bool | None = None, as_at=None) -> Counter:
-    """Answer every row of ``input`` into ``output``; returns the count of rows by status.
+    """Answer every row of a file into another file, streamed in batches; return the rows by status.
 
-    ``input``: ``.csv``, ``.parquet`` or ``.xlsx`` (its first sheet); ``output``: ``.csv``,
-    ``.parquet``, ``.xlsx`` (at most :data:`EXCEL_MAX_ROWS` rows), ``.gpkg`` or ``.geojson``.
-    ``column``: the postcode column (matched ignoring case and surrounding spaces). ``points``:
-    ``(lat_column, lon_column, "latlon")`` or ``(easting_column, northing_column, "en")`` to assign
-    points instead of postcodes. The output appears only when complete (written to a temporary file,
-    then moved into place); it may not be the input itself.
+    Every input row comes out, in order, with its own columns (kept as text as given for CSV and
+    Excel) and the answer columns (an answer column whose name clashes with one of the input's,
+    ignoring case, gets ``_icsgeo``). Postcodes are joined to the prebuilt index; points go through
+    the spatial path batch by batch. Memory stays bounded whatever the file's size. The output appears
+    only when complete (written to a temporary file, then moved into place); it may not be the input
+    itself.
+
+    Parameters
+    ----------
+    input : str or pathlib.Path
+        The file to answer, by its extension: ``.csv`` or ``.txt`` (UTF-8 or Windows-1252),
+        ``.parquet`` or ``.pq``, ``.xlsx``, ``.xlsm`` or ``.xls`` (the first sheet).
+    output : str or pathlib.Path
+        The file to write, by its extension: ``.csv``, ``.parquet`` or ``.pq``, ``.xlsx`` (at most
+        :data:`EXCEL_MAX_ROWS` rows), ``.gpkg`` or ``.geojson`` (each answered row's location as a
+        point: EPSG:27700 in a GeoPackage, WGS84 in GeoJSON).
+    column : str, default "postcode"
+        The postcode column, matched ignoring case and surrounding spaces.
+    points : tuple of (str, str, str), optional
+        ``(lat_column, lon_column, "latlon")`` or ``(easting_column, northing_column, "en")`` to
+        assign points instead of postcodes.
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    system : str, optional
+        A system as :meth:`icsgeo.Geography.system` takes it; answers outside it are
+        ``outside_system``.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    as_at : str or datetime.date, optional
+        A day: the geography in force then (see :func:`where`).
+
+    Returns
+    -------
+    collections.Counter
+        The number of rows per ``status``.
+
+    Raises
+    ------
+    BulkInputError
+        An extension icsgeo does not read or write, an input that does not exist or cannot be read,
+        an empty CSV or first sheet, a column that is missing or named more than once, an output that
+        is the input or a folder, more rows than an Excel sheet holds, or an output that cannot be
+        written. (A data file the answers need that is missing is, at present, reported the same way,
+        its message after ``cannot write <output>:``.)
+    UnknownDatasetError, DefinitionError
+        An unknown ``vintage`` or ``system`` (see :func:`where`).
+
+    See Also
+    --------
+    where : The same answers for postcodes in memory.
+    save : Write a frame by its extension.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import icsgeo
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> import pandas as pd
+    >>> pd.DataFrame({"id": ["007", "008"], "Postcode": ["S1 2HE", "junk"]}).to_csv(folder / "patients.csv", index=False)
+    >>> counts = icsgeo.answer_file(folder / "patients.csv", folder / "answered.csv", column="Postcode")
+    >>> sorted(counts.items())
+    [('invalid', 1), ('ok', 1)]
+    >>> out = pd.read_csv(folder / "answered.csv", dtype=str)
+    >>> out[["id", "Postcode", "status", "place_name"]].values.tolist()[0]
+    ['007', 'S1 2HE', 'ok', 'Sheffield']
+
+    A file of points, as GeoPackage:
+
+    >>> icsgeo.answer_file("sites.xlsx", "sites.gpkg", points=("Lat", "Long", "latlon"))   # doctest: +SKIP
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -458,11 +524,48 @@ SPATIAL_SUFFIXES = (".geojson", ".gpkg", ".parquet")
 
 
 def save(frame, path: str | Path, *, layer: str | None = None) -> Path:
-    """Write a frame by its extension, atomically (the file appears only when complete).
+    """Write a frame to a file chosen by its extension, atomically (the file appears only when complete).
 
-    Tables: ``.csv``, ``.parquet`` or ``.xlsx``. Spatial frames (a GeoDataFrame): ``.geojson`` (WGS84, as the
-    format requires), ``.gpkg`` (EPSG:27700; ``layer`` names the layer) or ``.parquet`` (GeoParquet);
-    ``.csv`` or ``.xlsx`` write their attributes without the geometry.
+    Tables: ``.csv``, ``.parquet`` (or ``.pq``) or ``.xlsx``. Spatial frames (a GeoDataFrame):
+    ``.geojson`` (WGS84, as the format requires), ``.gpkg`` (EPSG:27700; ``layer`` names the layer)
+    or ``.parquet`` (GeoParquet); ``.csv`` or ``.xlsx`` write their attributes without the geometry.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame or geopandas.GeoDataFrame
+        What to write (without its index).
+    path : str or pathlib.Path
+        Where to write it; its extension chooses the format.
+    layer : str, optional
+        The layer of a ``.gpkg`` or ``.geojson`` (default: the file's stem), or the sheet of an
+        ``.xlsx`` (default ``icsgeo``, cut to Excel's 31 characters).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    BulkInputError
+        An extension the frame cannot be written as, or more rows than an Excel sheet holds.
+    icsgeo.errors.OutputWriteError
+        The file cannot be written (a folder at ``path``, a read-only folder, a full disk); nothing
+        is left at ``path`` but what was there.
+
+    See Also
+    --------
+    answer_file : Answer a whole file.
+    export : Every boundary layer of a vintage or a system.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import icsgeo
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> icsgeo.save(icsgeo.where(["S1 2HE"]), folder / "answers.csv").name
+    'answers.csv'
+    >>> icsgeo.save(icsgeo.footprints(), "pcns.gpkg", layer="pcns")     # doctest: +SKIP
     """
     p = Path(path)
     suffix = p.suffix.lower()

@@ -96,9 +96,57 @@ def _clean(gdf, crs: str):
 
 def export(output: str | Path, *, vintage: str | int | None = None, system: str | None = None, as_at=None,
            crs: str = WORKING_CRS) -> dict[str, int]:
-    """Write the boundaries of a vintage (all England, or one ``system``: a definition id or file, a
-    code or a name) to ``output`` (.gpkg: one file of layers; .geojson or .parquet: a file per layer).
-    Returns the rows written per layer."""
+    """Write England's integrated-care boundaries (or one system's) to a GeoPackage, GeoJSON or Parquet.
+
+    The layers are ``systems``, ``places``, ``neighbourhoods`` (PCN footprints), ``local_neighbourhoods``
+    (a definition's own, where it has them), ``practices`` and ``lsoas``, each with its codes, names,
+    parents, population and method, and the data dates and the licence notice in the layer's
+    metadata. A ``.gpkg`` holds every layer (it opens in QGIS as it is); ``.geojson`` and
+    ``.parquet`` outputs are one file per layer (``<name>-<layer>.geojson``). Every geometry is valid.
+    Files appear only when complete.
+
+    Parameters
+    ----------
+    output : str or pathlib.Path
+        ``.gpkg`` (one file of layers), ``.geojson`` or ``.parquet`` (a file per layer beside it).
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    system : str, optional
+        One system (a definition id or file, a code or a name); default (or ``"england"``) all
+        England.
+    as_at : str or datetime.date, optional
+        A day: the geography in force then.
+    crs : str, default "EPSG:27700"
+        The geometry's CRS (a GeoJSON is always WGS84, as the format requires).
+
+    Returns
+    -------
+    dict of str to int
+        The rows written per layer.
+
+    Raises
+    ------
+    BulkInputError
+        An extension other than ``.gpkg``, ``.geojson`` or ``.parquet``.
+    icsgeo.errors.OutputWriteError
+        The output cannot be written (a folder, a read-only file): said before the layers are made.
+    DefinitionError
+        A ``system`` that matches no system, or several.
+
+    See Also
+    --------
+    save : Write one frame.
+    export_index : The postcode index as a Parquet product.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> icsgeo.export("south-yorkshire.gpkg", system="South Yorkshire")     # doctest: +SKIP
+    >>> icsgeo.export("boundaries.shp")
+    Traceback (most recent call last):
+        ...
+    icsgeo.errors.BulkInputError: boundaries.shp: export to .gpkg, .geojson, .parquet, not '.shp'
+    """
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:

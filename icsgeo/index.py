@@ -31,6 +31,9 @@ from .sources.catalogue import Vintage, catalogue
 from .sources.fetch import locate
 from .sources.inputs import input_key, warn_once
 
+#: The examples below read the real files (they are skipped without ICSGEO_DATA_DIR).
+_DOCTEST_NEEDS_DATA = True
+
 __all__ = ["index_path", "build_index", "ensure_index", "PostcodeIndex", "postcode_index", "records", "answers",
            "notes", "STORED"]
 
@@ -52,11 +55,39 @@ _PATHS: dict = {}  # (settings, vintage) -> (input stamps, index path): a per-pr
 
 
 def index_path(vintage=None) -> Path:
-    """Where this vintage's index is (or will be), named by a digest of its declared inputs.
+    """Give the path of a vintage's postcode index (whether or not it is built yet).
 
-    Computing it hashes no file twice: file hashes are memoised by a stamp no user can set (inode,
-    change time, size, modification time: :func:`icsgeo.sources.cache.file_stamp`), and within a
-    process the answer is kept while no input's stamp changes.
+    The file lives in the cache folder and is named by a digest of the vintage's declared inputs, so
+    a changed input (or icsgeo version) names a new file. Computing it hashes no file twice: file
+    hashes are memoised by a stamp no user can set (inode, change time, size, modification time:
+    :func:`icsgeo.sources.cache.file_stamp`), and within a process the answer is kept while no
+    input's stamp changes.
+
+    Parameters
+    ----------
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/index/answers-<vintage>-<digest>.parquet``.
+
+    Raises
+    ------
+    UnknownDatasetError
+        An unknown ``vintage``.
+
+    See Also
+    --------
+    build_index : Build the file at this path.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> path = icsgeo.index_path("2026")
+    >>> path.parent.name, path.name.startswith("answers-2026-"), path.suffix
+    ('index', True, '.parquet')
     """
     v = _vintage(vintage)
     settings = get_settings()
@@ -74,11 +105,10 @@ def index_path(vintage=None) -> Path:
 
 
 def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
-    """Build (or find) the vintage's index and return its path. Shows a progress bar on a terminal.
+    """Build (or find) a vintage's postcode index and return its path.
 
-    Returns ``None`` when the cache folder cannot be written: the answers are then kept in memory for
-    this process. An existing index file that cannot be read (a half-written file from a killed
-    build) is removed and rebuilt.
+    Shows a progress bar on a terminal. An existing index file that cannot be read (a half-written
+    file from a killed build) is removed and rebuilt.
 
     Bounded: the postcode table is read back from its cache :data:`CHUNK` rows at a time, each chunk
     answered and kept dictionary-encoded, and the file written a chunk of row groups at a time
@@ -86,7 +116,39 @@ def build_index(vintage=None, *, progress: bool | None = None) -> Path | None:
     ``pq.write_table`` of them all would write.
 
     One process builds a vintage's index at a time (a file lock beside it, which goes with a killed
-    process): another that needs it meanwhile waits, saying so, then reads the first's."""
+    process): another that needs it meanwhile waits, saying so, then reads the first's.
+
+    Parameters
+    ----------
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The index's path (:func:`index_path`); ``None`` when the cache folder cannot be written: the
+        answers are then kept in memory for this process.
+
+    Raises
+    ------
+    UnknownDatasetError
+        An unknown ``vintage``.
+    DataFileMissingError
+        A file the index cannot do without is missing.
+
+    See Also
+    --------
+    postcode_index : The index in memory.
+    export_index : The index as a documented Parquet product.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> icsgeo.build_index("2026") == icsgeo.index_path("2026")
+    True
+    """
     v = _vintage(vintage)
     path = index_path(v)
     if path.is_file() and _readable(path):
@@ -463,15 +525,48 @@ _LOADING = threading.Lock()
 
 
 def postcode_index(vintage=None) -> PostcodeIndex:
-    """The vintage's whole index in memory (built first if it is missing), kept for the process:
-    the fast path of ``icsgeo serve``, and of any program answering postcodes one at a time.
+    """Load a vintage's whole postcode index in memory, kept for the process.
 
-    >>> ix = postcode_index()                                    # doctest: +SKIP
-    >>> ix.answer("s1 2he")["neighbourhood"]["code"]              # doctest: +SKIP
+    The fast path of ``icsgeo serve``, and of any program answering postcodes one at a time: a
+    :class:`PostcodeIndex` answers one postcode in microseconds, with no DataFrame. The index is
+    built first if it is missing.
 
     Loading takes a few seconds and about 0.5 GB; the :data:`_LOADED_MAX` most recently loaded
     vintages are kept, so alternating vintages do not reload them. Asking again costs a check of the
-    inputs' sizes and times (well under a millisecond), so a rebuilt index is picked up."""
+    inputs' sizes and times (well under a millisecond), so a rebuilt index is picked up.
+
+    Parameters
+    ----------
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+
+    Returns
+    -------
+    PostcodeIndex
+        ``answer(query)`` (the JSON object of ``icsgeo where --json``), ``answers(queries)``,
+        ``table(arrow_strings)``; ``len()`` is the number of postcodes held.
+
+    Raises
+    ------
+    UnknownDatasetError
+        An unknown ``vintage``.
+    DataFileMissingError
+        A file the index cannot do without is missing.
+
+    See Also
+    --------
+    lookup : A few answers without holding the whole index.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> ix = icsgeo.postcode_index()
+    >>> ix.vintage
+    '2026'
+    >>> answer = ix.answer("s1 2he")
+    >>> answer["postcode"], answer["neighbourhood"]["code"], answer["place"]["name"]
+    ('S1 2HE', 'U39345', 'Sheffield')
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 

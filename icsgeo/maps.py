@@ -280,14 +280,56 @@ def _with_shares(nb, lsoas: pd.DataFrame, g: Geography, place_names):
 
 def map_layers(system: str, vintage: str | int | None = None, *, neighbourhoods: bool = True, practices: bool = True,
                colour: str | None = None, as_at=None, context: bool = True):
-    """The :class:`icsgeo.render.MapLayers` of a system (a name fragment, GSS/ODS code or custom
-    definition id), or of all England with ``system="england"``. ``colour="imd"`` shades the finest
-    tier drawn (local neighbourhoods where defined, else PCN neighbourhoods; places for England) by
-    its population-weighted IMD 2025 score, in quantile classes. ``context`` adds the local
-    authorities around (and, for one system, the ward names in) the map: see :func:`context_layers`.
+    """Gather the layers of a system's map (or of all England's): outline, places, neighbourhoods, practices.
 
+    The :class:`icsgeo.render.MapLayers` of a system, or of all England with ``system="england"``.
     Places carry their everyday names (:func:`everyday_place_names`) and neighbourhoods their
-    place(s) with shares (:func:`place_shares`)."""
+    place(s) with shares (:func:`place_shares`). ``colour="imd"`` shades the finest tier drawn (local
+    neighbourhoods where defined, else PCN neighbourhoods; places for England) by its
+    population-weighted IMD 2025 score, in quantile classes.
+
+    Parameters
+    ----------
+    system : str
+        A name fragment, a GSS or ODS code or a custom definition id; or ``"england"``.
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    neighbourhoods : bool, default True
+        Include the PCN neighbourhoods.
+    practices : bool, default True
+        Include the practices as points.
+    colour : {"imd"}, optional
+        Shade the finest tier by deprivation (see above).
+    as_at : str or datetime.date, optional
+        A day: the geography in force then.
+    context : bool, default True
+        Add the local authorities around (and, for one system, the ward names in) the map: see
+        :func:`context_layers`.
+
+    Returns
+    -------
+    icsgeo.render.MapLayers
+        The frames to draw, with the map's title, subtitle and attribution.
+
+    Raises
+    ------
+    DefinitionError
+        A ``system`` that matches no system, or several.
+    ValueError
+        A ``colour`` that is not known.
+
+    See Also
+    --------
+    draw : Write the map as a page and/or a figure.
+    explore : The map in a notebook.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> layers = icsgeo.map_layers("South Yorkshire")
+    >>> layers.title, len(layers.places)
+    ('NHS South Yorkshire Integrated Care Board', 4)
+    """
     from .render import MapLayers, Shade
 
     _check_colour(colour)
@@ -400,13 +442,60 @@ class MapResult:
 def draw(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
          png: str | Path | None = None, tiles: str | None = None, cdn: bool = False, colour: str | None = None,
          as_at=None, context: bool = True) -> MapResult:
-    """Write a system's interactive map (``output``, .html) and/or its report figure (``png``).
+    """Write a system's interactive map (.html) and/or its report figure (.png).
 
     The page is self-contained (works with no network) unless ``cdn=True``; ``tiles`` adds a
     background tile layer (which the browser downloads). Without tiles the page orients by its
     context layer (``context``: local authority borders and names, and ward names for one system;
     :func:`context_layers`). For ``system="england"`` the neighbourhoods are an optional layer,
-    hidden when the page opens, and practices are left out.
+    hidden when the page opens, and practices are left out (and the figure has no neighbourhood
+    lines). A folder or a read-only file given as a target is said before the map is made.
+
+    Parameters
+    ----------
+    system : str
+        A name fragment, a GSS or ODS code or a custom definition id; or ``"england"``.
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    output : str or pathlib.Path, optional
+        The page to write (.html).
+    png : str or pathlib.Path, optional
+        The figure to write (.png).
+    tiles : str, optional
+        A background tile layer for the page.
+    cdn : bool, default False
+        Load the page's scripts from their CDNs instead of embedding them.
+    colour : {"imd"}, optional
+        Shade the finest tier by its IMD 2025 score (see :func:`map_layers`).
+    as_at : str or datetime.date, optional
+        A day: the geography in force then.
+    context : bool, default True
+        Draw the context layer.
+
+    Returns
+    -------
+    MapResult
+        ``html`` and ``png`` (the paths written, or ``None``), the counts of ``places``,
+        ``neighbourhoods``, ``practices`` and ``local`` neighbourhoods drawn, and ``html_bytes``.
+
+    Raises
+    ------
+    DefinitionError
+        A ``system`` that matches no system, or several.
+    icsgeo.errors.OutputWriteError
+        A target that cannot be written.
+
+    See Also
+    --------
+    map_layers : The layers alone.
+    explore : The same page in a notebook.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> result = icsgeo.draw("South Yorkshire", output="syb.html", png="syb.png")   # doctest: +SKIP
+    >>> result.places, result.html.name                                             # doctest: +SKIP
+    (4, 'syb.html')
     """
     from .render import draw_figure, draw_map, save_map
     from .sources.cache import check_output
@@ -432,17 +521,52 @@ def draw(system: str, *, vintage: str | int | None = None, output: str | Path | 
 
 def explore(system: str, *, vintage: str | int | None = None, tiles: str | None = None, colour: str | None = None,
             as_at=None, neighbourhoods: bool = True, practices: bool | None = None, context: bool = True):
-    """A system's interactive map as a ``folium.Map``, for a notebook: Jupyter shows it inline, as
-    the self-contained page ``draw`` writes (it needs no network), and it can be extended or saved
-    like any folium map.
+    """Show a system's interactive map in a notebook, as a ``folium.Map``.
 
-    ``system`` as in :func:`draw` (``"england"`` draws every system; its neighbourhoods are a layer
-    hidden when the map opens and its practices are left out unless ``practices=True``).
+    Jupyter shows it inline, as the self-contained page :func:`draw` writes (it needs no network),
+    and it can be extended or saved like any folium map.
+
+    Parameters
+    ----------
+    system : str
+        As in :func:`draw` (``"england"`` draws every system; its neighbourhoods are a layer hidden
+        when the map opens and its practices are left out unless ``practices=True``).
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    tiles : str, optional
+        A background tile layer (which the browser downloads).
+    colour : {"imd"}, optional
+        Shade the finest tier by its IMD 2025 score (see :func:`map_layers`).
+    as_at : str or datetime.date, optional
+        A day: the geography in force then.
+    neighbourhoods : bool, default True
+        Include the PCN neighbourhoods.
+    practices : bool, optional
+        Include the practices; default yes, except for ``"england"``.
+    context : bool, default True
+        Draw the context layer (local authorities and ward names).
+
+    Returns
+    -------
+    folium.Map
+        The map.
+
+    Raises
+    ------
+    DefinitionError
+        A ``system`` that matches no system, or several.
+    MissingDependencyError
+        A map dependency is not installed (``pip install "icsgeo[map]"``).
+
+    See Also
+    --------
+    draw : Write the page to a file.
 
     Examples
     --------
-    >>> m = explore("South Yorkshire")                    # doctest: +SKIP
-    >>> m                                                 # doctest: +SKIP
+    >>> import icsgeo
+    >>> m = icsgeo.explore("South Yorkshire")                    # doctest: +SKIP
+    >>> m                                                        # doctest: +SKIP
     """
     from .render import draw_map
 
@@ -455,8 +579,50 @@ def explore(system: str, *, vintage: str | int | None = None, tiles: str | None 
 
 def draw_profile(system: str, *, vintage: str | int | None = None, output: str | Path | None = None,
                  png: str | Path | None = None, as_at=None):
-    """A system's profile (:meth:`icsgeo.System.profile`) as a table (``output``: .csv, .parquet) and
-    a chart (``png``). Returns the profile."""
+    """Write a system's profile as a table and/or a chart, and return it.
+
+    The profile is :meth:`icsgeo.System.profile` (see :func:`profile`). A folder or a read-only file
+    given as a target is said before the profile is made.
+
+    Parameters
+    ----------
+    system : str
+        A system as :meth:`icsgeo.Geography.system` takes it.
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+    output : str or pathlib.Path, optional
+        The table to write (.csv, .parquet; see :func:`save`).
+    png : str or pathlib.Path, optional
+        The chart to write (.png): places and neighbourhoods by size and deprivation.
+    as_at : str or datetime.date, optional
+        A day: the geography in force then.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The profile, one row per unit (:data:`icsgeo.tiers.PROFILE_COLUMNS`).
+
+    Raises
+    ------
+    DefinitionError
+        A ``system`` that matches no system, or several.
+    BulkInputError
+        An ``output`` extension a table cannot be written as.
+    icsgeo.errors.OutputWriteError
+        A target that cannot be written.
+
+    See Also
+    --------
+    profile : The profile alone.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> table = icsgeo.draw_profile("South Yorkshire")           # no file: the profile only
+    >>> table.loc[table["tier"] == "system", "name"].tolist()
+    ['NHS South Yorkshire Integrated Care Board']
+    >>> icsgeo.draw_profile("South Yorkshire", output="sy.csv", png="sy.png")    # doctest: +SKIP
+    """
     from .bulk import save
     from .render import draw_profile as _chart
 

@@ -58,8 +58,41 @@ def _extension(rec: Mapping[str, Any]) -> dict:
 
 
 def postcodes_io_result(rec: Mapping[str, Any]) -> dict:
-    """One icsgeo answer (a record of :func:`icsgeo.to_records` or ``icsgeo where --json``) as a
-    postcodes.io ``result`` object (see the module's notes for which keys are ``null``)."""
+    """Reshape one icsgeo answer as a postcodes.io ``result`` object.
+
+    The same keys as postcodes.io: the names at the top level, their GSS codes under ``codes``
+    (``ccg`` is the Sub-ICB Location, ``icb`` the system, ``admin_district`` and ``lau2`` the local
+    authority district). A key icsgeo holds nothing for is ``None``, never a guess (see the module's
+    notes); icsgeo's own answer is under ``icsgeo``.
+
+    Parameters
+    ----------
+    rec : mapping
+        One answer: a record of :func:`icsgeo.to_records` or ``icsgeo where --json``.
+
+    Returns
+    -------
+    dict
+        ``postcode, quality, eastings, northings, country, longitude, latitude, lsoa, msoa, incode,
+        outcode, admin_district, admin_ward, ccg, icb``, the keys held as ``None``, ``codes`` and
+        ``icsgeo``.
+
+    See Also
+    --------
+    postcodes_io_response : The envelope of one lookup.
+    postcodes_io_bulk : The envelope of a bulk lookup.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> rec = {"postcode": "S1 2HE", "status": "ok", "lad": {"code": "E08000039", "name": "Sheffield"},
+    ...        "location": {"easting": 435393, "northing": 387336, "lat": 53.381693, "lon": -1.469388, "quality": 1}}
+    >>> out = icsgeo.postcodes_io_result(rec)
+    >>> out["outcode"], out["incode"], out["admin_district"], out["codes"]["lau2"], out["eastings"]
+    ('S1', '2HE', 'Sheffield', 'E08000039', 435393)
+    >>> out["region"] is None, out["icsgeo"]["status"]
+    (True, 'ok')
+    """
     postcode = rec.get("postcode") or None
     outcode, _, incode = (postcode or "").partition(" ")
     loc = rec.get("location") if isinstance(rec.get("location"), Mapping) else {}
@@ -82,9 +115,37 @@ def postcodes_io_result(rec: Mapping[str, Any]) -> dict:
 
 
 def postcodes_io_response(rec: Mapping[str, Any]) -> dict:
-    """postcodes.io's envelope for one postcode: ``{"status": 200, "result": {...}}``, or
-    ``{"status": 404, "error": "Invalid postcode" | "Postcode not found"}`` (with the ``icsgeo``
-    extension saying why)."""
+    """Wrap one icsgeo answer in postcodes.io's envelope for a single lookup.
+
+    ``{"status": 200, "result": {...}}`` for an answer postcodes.io would find (``ok``,
+    ``outside_england``, ``outside_system``), else ``{"status": 404, "error": "Invalid postcode" |
+    "Postcode not found"}`` with the ``icsgeo`` extension saying why (a terminated postcode is "not
+    found", as postcodes.io keeps those apart).
+
+    Parameters
+    ----------
+    rec : mapping
+        One answer: a record of :func:`icsgeo.to_records` or ``icsgeo where --json``.
+
+    Returns
+    -------
+    dict
+        The envelope.
+
+    See Also
+    --------
+    postcodes_io_result : The ``result`` object alone.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> icsgeo.postcodes_io_response({"postcode": "S1 2HE", "status": "ok"})["status"]
+    200
+    >>> icsgeo.postcodes_io_response({"query": "junk", "status": "invalid", "reason": "malformed"})["error"]
+    'Invalid postcode'
+    >>> icsgeo.postcodes_io_response({"postcode": "S1 9ZZ", "status": "not_found"})["error"]
+    'Postcode not found'
+    """
     status = rec.get("status")
     if status in _FOUND:
         return {"status": 200, "result": postcodes_io_result(rec)}
@@ -93,8 +154,35 @@ def postcodes_io_response(rec: Mapping[str, Any]) -> dict:
 
 
 def postcodes_io_bulk(records: Iterable[Mapping[str, Any]]) -> dict:
-    """postcodes.io's envelope for a bulk lookup: ``{"status": 200, "result": [{"query": ..., "result":
-    {...} | null}, ...]}``, one entry per query, in order."""
+    """Wrap many icsgeo answers in postcodes.io's envelope for a bulk lookup.
+
+    ``{"status": 200, "result": [{"query": ..., "result": {...} | None}, ...]}``, one entry per
+    query, in order; ``result`` is ``None`` where postcodes.io would find nothing.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Answers: records of :func:`icsgeo.to_records` or ``icsgeo where --json``.
+
+    Returns
+    -------
+    dict
+        The envelope.
+
+    See Also
+    --------
+    postcodes_io_response : One lookup.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> out = icsgeo.postcodes_io_bulk([{"query": "s12he", "postcode": "S1 2HE", "status": "ok"},
+    ...                                 {"query": "junk", "status": "invalid"}])
+    >>> out["status"], [r["query"] for r in out["result"]], out["result"][1]["result"]
+    (200, ['s12he', 'junk'], None)
+    >>> out["result"][0]["result"]["postcode"]
+    'S1 2HE'
+    """
     return {"status": 200, "result": [
         {"query": r.get("query"), "result": postcodes_io_result(r) if r.get("status") in _FOUND else None}
         for r in records]}

@@ -137,17 +137,47 @@ def unmatched(made_from: str | None) -> dict:
 
 
 def export_index(path: str | Path, *, vintage: str | int | None = None) -> dict:
-    """Write the postcode index of ``vintage`` (default: the latest) as the Parquet product at ``path``.
+    """Write the postcode index of a vintage as the documented Parquet product.
 
     One row per known postcode, :data:`PRODUCT_COLUMNS` typed as :data:`PRODUCT_SCHEMA`, sorted by
     postcode, in row groups of :data:`ROW_GROUP` rows with statistics (and a page index), zstd. The
     file metadata carries ``icsgeo.product_schema``, ``icsgeo.version``, ``icsgeo.vintage``,
     ``icsgeo.made_from``, ``icsgeo.notes`` (tiers missing or degraded, JSON), ``icsgeo.licence`` (the
     notice to keep with the data) and ``icsgeo.columns`` (the documented schema, JSON). Every row
-    answers exactly as :func:`icsgeo.where` answers that postcode. The file appears only when complete.
+    answers exactly as :func:`icsgeo.where` answers that postcode. The index is built first if it is
+    missing. The file appears only when complete.
 
-    Returns ``{"path", "vintage", "rows", "row_groups", "bytes", "seconds"}``. Raises
-    :class:`icsgeo.BulkInputError` for a path that is not a ``.parquet`` file or is a folder.
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.parquet`` file to write.
+    vintage : str or int, optional
+        The geography vintage; default the latest.
+
+    Returns
+    -------
+    dict
+        ``{"path", "vintage", "rows", "row_groups", "bytes", "seconds"}``.
+
+    Raises
+    ------
+    BulkInputError
+        A path that is not a ``.parquet`` file or is a folder.
+    UnknownDatasetError
+        An unknown ``vintage``.
+
+    See Also
+    --------
+    build_index : The cache file the product is made from.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> icsgeo.export_index("postcodes-2026.parquet")["rows"]     # doctest: +SKIP
+    >>> icsgeo.export_index("postcodes.csv")
+    Traceback (most recent call last):
+        ...
+    icsgeo.errors.BulkInputError: postcodes.csv: the postcode index product is a .parquet file, not '.csv'
     """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq

@@ -267,7 +267,36 @@ def _place_code(units: Mapping[str, tuple[str, ...]], system_id: str, index: int
 
 @functools.cache
 def system_definitions() -> dict[str, SystemDefinition]:
-    """Every shipped definition, by id."""
+    """Load every shipped custom system definition (``boundaries/systems/*.yaml``), by id.
+
+    Each file is read within the definition limits and validated (its codes are checked against the
+    data only when the system is built).
+
+    Returns
+    -------
+    dict of str to SystemDefinition
+        Definition id -> definition (its ``name``, ``code``, ``ods_code``, ``vintage``, ``places``
+        and own ``neighbourhoods``).
+
+    Raises
+    ------
+    DefinitionError
+        A shipped file that is malformed, or whose id does not match its file name.
+
+    See Also
+    --------
+    load_system_file : A user's own definition file.
+    geography : ``geography(system=id)`` builds a definition's geography.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> defs = icsgeo.system_definitions()
+    >>> sorted(defs)
+    ['leicester-leicestershire-and-rutland', 'sheffield-neighbourhoods-2021', 'south-yorkshire-and-bassetlaw-2021', 'suffolk-and-north-east-essex-2021']
+    >>> [p.name for p in defs["south-yorkshire-and-bassetlaw-2021"].places]
+    ['Barnsley', 'Bassetlaw', 'Doncaster', 'Rotherham', 'Sheffield']
+    """
     out = {}
     for path in sorted((boundaries_dir() / "systems").glob("*.yaml")):
         raw = _read_definition(path, path.name)
@@ -286,8 +315,47 @@ def system_definition(id_: str) -> SystemDefinition:
 
 
 def load_system_file(path: str | Path) -> SystemDefinition:
-    """A user's own YAML definition file (UTF-8, at most :data:`MAX_DEFINITION_BYTES`; see
-    :func:`_read_definition` for what is refused)."""
+    """Load a user's own YAML system definition file.
+
+    UTF-8 (a BOM is fine), at most :data:`MAX_DEFINITION_BYTES`, read by a safe YAML loader that
+    refuses anchors and aliases, duplicate keys and nesting deeper than
+    :data:`MAX_DEFINITION_DEPTH` (see :func:`_read_definition`), then validated. Relative unit files
+    in it are looked for beside it. Its codes are checked against the data when the system is built.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The definition file (.yaml).
+
+    Returns
+    -------
+    SystemDefinition
+        Its ``id``, ``name``, ``code``, ``ods_code``, ``vintage``, ``places`` and own
+        ``neighbourhoods``.
+
+    Raises
+    ------
+    DefinitionError
+        A file that cannot be read, is too large, not UTF-8 or not YAML, holds what the loader
+        refuses, or is not a valid definition; the message names the file (and the line) and what to
+        do.
+
+    See Also
+    --------
+    system_definitions : The shipped definitions.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> from icsgeo.sources.catalogue import boundaries_dir
+    >>> d = icsgeo.load_system_file(boundaries_dir() / "systems" / "leicester-leicestershire-and-rutland.yaml")
+    >>> d.id, d.vintage, d.ods_code, [p.name for p in d.places]
+    ('leicester-leicestershire-and-rutland', '2023', 'QK1', ['Leicester', 'Leicestershire', 'Rutland'])
+    >>> icsgeo.load_system_file("missing.yaml")                  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    icsgeo.errors.DefinitionError: missing.yaml: cannot read a YAML system definition: ...
+    """
     path = Path(path)
     raw = _read_definition(path, str(path))
     return parse_system_definition(raw, origin=str(path), folder=str(path.resolve().parent))

@@ -832,9 +832,66 @@ def _resolve_definition(system: str) -> SystemDefinition:
 
 def geography(vintage: str | int | None = None, system: str | None = None, practice_map: str | None = None,
               method: str | None = None, as_at=None) -> Geography:
-    """The :class:`Geography` of a vintage (default: the latest), optionally one custom system
-    (a definition id or file), practice map (a dataset id) or footprint method; or as at a day
-    (``as_at``: the vintage in force then, its PCNs grouped as they were). Kept per process."""
+    """Build the Geography of a vintage: its systems, places, neighbourhoods and LSOAs.
+
+    The :class:`Geography` of a vintage (default: the latest), optionally of one custom system (a
+    definition id or file), practice map (a dataset id) or footprint method; or as at a day
+    (``as_at``: the vintage in force then, its PCNs grouped as they were). Its tiers are built lazily
+    and cached; the geography itself is kept per process (a newly recorded or pinned release gives a
+    new one).
+
+    Parameters
+    ----------
+    vintage : str or int, optional
+        The geography vintage (``2021``, ``2023``, ``2026``); default the latest (or, with ``system``,
+        the definition's own vintage).
+    system : str, optional
+        A custom system: a definition id (:func:`system_definitions`) or the path of a definition file
+        (.yaml). To pick one of a vintage's own systems, use :meth:`Geography.system`.
+    practice_map : str, optional
+        A practice map's dataset id: which practices form each PCN; default the vintage's own map.
+    method : {"registrations", "modelled"}, optional
+        How LSOAs are given to PCNs; default ``registrations`` when the registration files are
+        present, else ``modelled``.
+    as_at : str or datetime.date, optional
+        A day (``"2022-06-30"``): the vintage in force then, its PCNs grouped as they were.
+
+    Returns
+    -------
+    Geography
+        ``systems``, ``places`` and ``neighbourhoods`` (GeoDataFrames, EPSG:27700), ``lsoas``,
+        ``tiers`` and ``notes`` (tier -> why it is missing or degraded); ``system(query)`` gives one
+        :class:`System`.
+
+    Raises
+    ------
+    UnknownDatasetError
+        An unknown vintage or practice map, an ``as_at`` that is not a date or that no vintage covers,
+        or a ``vintage`` that was not in force on ``as_at``.
+    DefinitionError
+        A definition id that is not known, or a definition file that is malformed or refers to unknown
+        codes.
+    DataFileMissingError
+        A file a tier cannot do without is missing (optional inputs only degrade their tiers, see
+        ``notes``).
+
+    See Also
+    --------
+    where : Postcodes answered against a geography.
+    footprints : ``geography(vintage).neighbourhoods``.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> g = icsgeo.geography("2026")
+    >>> g.vintage, len(g.systems), len(g.places)
+    ('2026', 36, 106)
+    >>> sorted(g.system("QF7").places["name"])
+    ['Barnsley', 'Doncaster', 'Rotherham', 'Sheffield']
+    >>> llr = icsgeo.geography(system="leicester-leicestershire-and-rutland")
+    >>> llr.places["name"].tolist()
+    ['Leicester', 'Leicestershire', 'Rutland']
+    """
     return _geography(None if vintage is None else str(vintage), system, practice_map, method,
                       None if as_at is None else as_date(as_at), catalogue())
 

@@ -160,15 +160,56 @@ def _key(members: Membership, method: str) -> dict:
 
 def neighbourhood_lsoas(practice_map: str | Dataset | Membership | None = None, method: str | None = None, *,
                        as_at=None) -> pd.DataFrame:
-    """Exactly one row per English LSOA 2021 (33,755): the PCN of the practice map it belongs to.
+    """Give every English LSOA 2021 (33,755) the PCN of a practice map it belongs to: exactly one row each.
 
-    Columns: ``lsoa21_code, pcn_code, pcn_name, method`` (``registrations``/``modelled``/
-    ``unassigned``), ``confidence`` (winning share, see the module notes), ``patients`` (the LSOA's
-    patients at real-PCN practices; <NA> for ``method="modelled"``), ``runner_up_pcn_code`` and
-    ``runner_up_share`` (its share, as ``confidence`` is the winner's),
-    ``registrations_date`` (<NA> when no registrations were used) and ``practice_map_date``.
-    Cached by the input files' sha256, the practice map and the method. ``as_at``: the practices as
-    grouped on that day (:func:`icsgeo.neighbourhoods.membership.membership`).
+    How an LSOA is given to a PCN (``registrations`` or ``modelled``) is in the module's notes; an
+    LSOA neither method can claim is kept with ``pcn_code`` <NA> and ``method == "unassigned"``.
+    Cached by the input files' sha256, the practice map and the method.
+
+    Parameters
+    ----------
+    practice_map : str, Dataset or Membership, optional
+        The practice map (a dataset id, or its catalogue entry) that says which practices form each
+        PCN; default the latest vintage's.
+    method : {"registrations", "modelled"}, optional
+        Default ``registrations`` when registration files are present, else ``modelled`` (logged,
+        with the file that is missing).
+    as_at : str or datetime.date, optional
+        The practices as grouped on that day (:func:`icsgeo.neighbourhoods.membership.membership`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lsoa21_code, pcn_code, pcn_name, method`` (``registrations``/``modelled``/``unassigned``),
+        ``confidence`` (winning share, see the module notes), ``patients`` (the LSOA's patients at
+        real-PCN practices; <NA> for ``method="modelled"``), ``runner_up_pcn_code`` and
+        ``runner_up_share`` (its share, as ``confidence`` is the winner's), ``registrations_date``
+        (<NA> when no registrations were used) and ``practice_map_date``.
+
+    Raises
+    ------
+    UnknownDatasetError
+        An unknown practice map, or a dataset that is not one.
+    DataFileMissingError
+        A file the method cannot do without is missing.
+    DataFileError
+        No practice map for ``as_at`` and no PCN history to group the practices as at that day.
+    ValueError
+        An unknown ``method``.
+
+    See Also
+    --------
+    neighbourhood_table : One row per PCN.
+    footprints : The PCNs' polygons, with their place and system.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> a = icsgeo.neighbourhood_lsoas()
+    >>> len(a), a["lsoa21_code"].is_unique
+    (33755, True)
+    >>> a.loc[a["lsoa21_code"] == "E01033264", ["pcn_code", "method"]].values.tolist()
+    [['U39345', 'registrations']]
     """
     members = membership(practice_map, as_at=as_at)
     how = resolve_method(method)
@@ -177,15 +218,53 @@ def neighbourhood_lsoas(practice_map: str | Dataset | Membership | None = None, 
 
 def neighbourhood_table(practice_map: str | Dataset | Membership | None = None, method: str | None = None, *,
                         as_at=None) -> pd.DataFrame:
-    """One row per real PCN of the practice map (never the ``U`` pseudo-PCN).
+    """List the real PCNs of a practice map, one row each (never the ``U`` pseudo-PCN).
 
-    Columns: ``pcn_code, pcn_name, sicbl_code, sicbl_ods_code, icb_code, icb_ods_code`` (the mode over
-    the PCN's practices), ``practices``, ``practice_codes`` (";"-joined), ``registered_patients`` (all
-    patients registered at its practices in the registration data, any LSOA; <NA> without it),
-    ``lsoas`` and ``footprint_population`` (Census 2021) of its footprint, ``coverage`` (share of its
-    registered patients living in its footprint; <NA> without registrations), ``method``
-    (``registrations``/``modelled``/``mixed``; <NA> for a PCN with no footprint),
-    ``registrations_date``, ``practice_map_date``.
+    Each PCN with its Sub-ICB Location and ICB (the mode over its practices), its practices, its
+    registered patients and its footprint's size and coverage. Cached like
+    :func:`neighbourhood_lsoas`.
+
+    Parameters
+    ----------
+    practice_map : str, Dataset or Membership, optional
+        The practice map; default the latest vintage's.
+    method : {"registrations", "modelled"}, optional
+        The footprint method (see :func:`neighbourhood_lsoas`).
+    as_at : str or datetime.date, optional
+        The practices as grouped on that day.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pcn_code, pcn_name, sicbl_code, sicbl_ods_code, icb_code, icb_ods_code``, ``practices``,
+        ``practice_codes`` (";"-joined), ``registered_patients`` (all patients registered at its
+        practices in the registration data, any LSOA; <NA> without it), ``lsoas`` and
+        ``footprint_population`` (Census 2021) of its footprint, ``coverage`` (share of its registered
+        patients living in its footprint; <NA> without registrations), ``method``
+        (``registrations``/``modelled``/``mixed``; <NA> for a PCN with no footprint),
+        ``registrations_date``, ``practice_map_date``.
+
+    Raises
+    ------
+    UnknownDatasetError
+        An unknown practice map, or a dataset that is not one.
+    DataFileMissingError
+        A file the method cannot do without is missing.
+    ValueError
+        An unknown ``method``.
+
+    See Also
+    --------
+    neighbourhood_lsoas : The LSOA-to-PCN assignment.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> t = icsgeo.neighbourhood_table()
+    >>> t["pcn_code"].is_unique, bool(t["pcn_code"].str.startswith("U").all())
+    (True, True)
+    >>> t.loc[t["pcn_code"] == "U39345", ["pcn_name", "icb_ods_code", "practices"]].values.tolist()
+    [['UOS STUDENT PCN', 'QF7', 1]]
     """
     members = membership(practice_map, as_at=as_at)
     how = resolve_method(method)

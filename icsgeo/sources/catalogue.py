@@ -549,8 +549,43 @@ def shipped_catalogue() -> Catalogue:
 
 
 def catalogue() -> Catalogue:
-    """The catalogue in force: the shipped one, plus the releases recorded from the data folders
-    (:mod:`icsgeo.sources.releases`), with any release pinned (``--practice-map 2026-11``)."""
+    """Give the catalogue in force: every published file icsgeo reads, by id and vintage.
+
+    The shipped catalogue (``boundaries/catalogue.toml``), plus the releases recorded from the data
+    folders (:mod:`icsgeo.sources.releases`), with any release pinned (``--practice-map 2026-11``).
+    It is rebuilt only when what is recorded changes.
+
+    Returns
+    -------
+    Catalogue
+        ``get(id)`` (a :class:`Dataset`), ``select(**criteria)``, ``vintage(key)``,
+        ``vintage_at(day)``, ``ids()``; iterating gives every dataset.
+
+    Raises
+    ------
+    UnknownDatasetError
+        From ``get``, ``vintage`` or ``vintage_at``: a dataset id, vintage or day the catalogue does not
+        know (the message suggests close ids).
+
+    See Also
+    --------
+    read : A catalogue dataset as a frame.
+    inventory : Which catalogue files the data folder holds.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> cat = icsgeo.catalogue()
+    >>> cat.vintage(None).key, sorted(cat.vintages)
+    ('2026', ['2021', '2023', '2026'])
+    >>> entry = cat.get("icb-2026")
+    >>> entry.tier, entry.vintage, entry.columns["code"]
+    ('system', '2026', 'ICB26CD')
+    >>> cat.get("icb-2099")                                      # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    icsgeo.errors.UnknownDatasetError: dataset 'icb-2099' is not in the catalogue. Did you mean 'icb-2026', ...
+    """
     shipped = shipped_catalogue()
     if not shipped.families:
         return shipped

@@ -31,14 +31,45 @@ class DatasetStatus:
 
 
 def inventory(*, count_rows: bool = True, rehash: bool = True, cat: Catalogue | None = None) -> list[DatasetStatus]:
-    """One :class:`DatasetStatus` per catalogue entry.
+    """Check what the data folder holds: one DatasetStatus per catalogue entry.
 
     Every present file is hashed afresh unless ``rehash=False`` (then a file whose stamp — inode,
     change time, size, modification time — is unchanged keeps its remembered hash: what a service
     checking itself often wants). A rehash corrects the hash memo, and a remembered hash found wrong
-    removes every derived layer (see :func:`icsgeo.sources.cache.sha256_file`). ``rows`` is the
-    number of rows icsgeo reads from the file (all tables of a workbook added up; lines of a
-    documentation file), or ``None`` when the file is absent or fails verification.
+    removes every derived layer (see :func:`icsgeo.sources.cache.sha256_file`). A file that cannot
+    be read is reported in its status's ``problem``, not raised.
+
+    Parameters
+    ----------
+    count_rows : bool, default True
+        Read every verified file to count its rows (the first run parses them all).
+    rehash : bool, default True
+        Hash every present file afresh (see above).
+    cat : Catalogue, optional
+        The catalogue to check; default :func:`icsgeo.catalogue`.
+
+    Returns
+    -------
+    list of DatasetStatus
+        One per catalogue entry, in catalogue order: ``id, kind, vintage, file, present, verified,
+        rows, path, title, problem``. ``rows`` is the number of rows icsgeo reads from the file (all
+        tables of a workbook added up; lines of a documentation file), or ``None`` when the file is
+        absent, fails verification or is not counted; ``problem`` is ``"missing"``, the hash mismatch
+        or the reading error (``None`` when all is well).
+
+    See Also
+    --------
+    add_data : Put published files into the data folder.
+    fetch_data : Download catalogue files from their publishers.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> statuses = icsgeo.inventory(count_rows=False, rehash=False)
+    >>> [s.id for s in statuses] == icsgeo.catalogue().ids()
+    True
+    >>> list(statuses[0].to_dict())
+    ['id', 'kind', 'vintage', 'file', 'present', 'verified', 'rows', 'path', 'title', 'problem']
     """
     from .read import read, read_text
 
@@ -148,11 +179,39 @@ def _place(src: Path, dest: Path, link: bool) -> None:
 
 
 def add_data(paths, *, link: bool = False) -> list[dict]:
-    """Put published files into the data folder (``ICSGEO_DATA_DIR``, else the cache) and say what
-    each is: a catalogued release (verified by its hash, saved under the catalogue's name), a new
-    release of a family (validated, saved as ``<folder>/<name>_<YYYY-MM>``, its hash recorded), or
-    refused (with why). One dict per path, in order: ``path, status, id, family, release, file, why``;
-    ``status`` is ``known``, ``recorded`` or ``refused``. Nothing is copied for a refused file."""
+    """Put published files into the data folder, and say what each is.
+
+    The data folder is ``ICSGEO_DATA_DIR`` (else the cache). Each file is a catalogued release
+    (verified by its hash, saved under the catalogue's name), a new release of a family (validated,
+    saved as ``<folder>/<name>_<YYYY-MM>``, its hash recorded), or refused (with why). Nothing is
+    copied for a refused file, and a file is never half-copied at its destination.
+
+    Parameters
+    ----------
+    paths : iterable of str or pathlib.Path
+        The files to add.
+    link : bool, default False
+        Link each file (a symbolic link) instead of copying it.
+
+    Returns
+    -------
+    list of dict
+        One per path, in order: ``path, status, id, family, release, file, why``; ``status`` is
+        ``known``, ``recorded`` or ``refused``.
+
+    See Also
+    --------
+    inventory : What the data folder holds.
+    fetch_data : Download the files instead.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> [rec] = icsgeo.add_data(["no-such-file.csv"])
+    >>> rec["status"], rec["why"]
+    ('refused', 'no such file')
+    >>> icsgeo.add_data(["Downloads/epcn.xlsx"])                   # doctest: +SKIP
+    """
     from . import releases
     from .cache import sha256_file
 
@@ -199,9 +258,42 @@ def add_data(paths, *, link: bool = False) -> list[dict]:
 
 
 def fetch_data(targets=(), cat: Catalogue | None = None) -> list[dict]:
-    """Download catalogue files from their publishers' own URLs (hash-checked, with pooch): the
-    datasets or families named (every missing dataset with a URL when none is). One dict per dataset:
-    ``id, status`` (``present``, ``downloaded``, ``no_url``, ``failed``) and ``why``."""
+    """Download catalogue files from their publishers' own URLs (hash-checked, with pooch).
+
+    The datasets or families named, or every missing dataset with a URL when none is. A family whose
+    publisher gives the address of its newest release downloads that release, validates it and
+    records its sha256 (nothing is downloaded when ``ICSGEO_OFFLINE`` is set). A file already present
+    is not downloaded again.
+
+    Parameters
+    ----------
+    targets : iterable of str, optional
+        Dataset ids or family names; default every missing dataset with a URL.
+    cat : Catalogue, optional
+        The catalogue to fetch from; default :func:`icsgeo.catalogue`.
+
+    Returns
+    -------
+    list of dict
+        One per dataset: ``id``, ``status`` (``present``, ``downloaded``, ``no_url``, ``failed``) and
+        ``why``.
+
+    Raises
+    ------
+    UnknownDatasetError
+        A target that is neither a dataset id nor a family name.
+
+    See Also
+    --------
+    add_data : Add files downloaded by hand.
+    inventory : What the data folder holds.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> [(r["id"], r["status"]) for r in icsgeo.fetch_data(["icb-2026"])]    # doctest: +SKIP
+    [('icb-2026', 'downloaded')]
+    """
     from .fetch import fetch
     from ..errors import DataFileError
 

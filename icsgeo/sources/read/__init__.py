@@ -41,14 +41,54 @@ READERS: dict[str, tuple[Callable, bool]] = {
 def read(dataset: str | Dataset, table: str | None = None, *, catalogue: Catalogue | None = None, cache: bool = True):
     """Read a catalogue dataset into its canonical (Geo)DataFrame.
 
-    The file is found (and hash-checked) by :func:`icsgeo.fetch`; the parsed frame is cached as
+    The file is found (and hash-checked) by :func:`icsgeo.fetch`: in the data folder, then the cache,
+    then (unless offline) downloaded from its publisher. The parsed frame is cached as
     Parquet/GeoParquet keyed by the file's sha256, the catalogue entry and the icsgeo version, so a
-    second read costs a Parquet load. ``table`` picks a sheet of a multi-table file (e.g. ePCN's
-    ``pcns`` or ``membership``).
+    second read costs a Parquet load.
 
-    A damaged file (a zip member with a bad CRC, a stream that does not decompress, a file cut
-    short: possible when ``ICSGEO_VERIFY`` is ``warn`` or ``off``) raises
-    :class:`~icsgeo.errors.DataFileCorruptError` naming the dataset and the file and what to do.
+    Parameters
+    ----------
+    dataset : str or Dataset
+        A catalogue dataset id (``icsgeo data`` lists them) or entry.
+    table : str, optional
+        A sheet of a multi-table file (e.g. ePCN's ``pcns`` or ``membership``); default the entry's
+        default table.
+    catalogue : Catalogue, optional
+        The catalogue to look ``dataset`` up in; default :func:`icsgeo.catalogue`.
+    cache : bool, default True
+        Use (and fill) the derived-layer cache; ``False`` parses the file afresh.
+
+    Returns
+    -------
+    pandas.DataFrame or geopandas.GeoDataFrame
+        The canonical columns of the entry (a GeoDataFrame, EPSG:27700, for a boundary).
+
+    Raises
+    ------
+    UnknownDatasetError
+        A dataset id not in the catalogue, or a documentation file (use :func:`read_text`).
+    DataFileMissingError
+        The file is in neither the data folder nor the cache and cannot be downloaded.
+    DataFileHashError
+        The file's sha256 differs from the catalogue's (``ICSGEO_VERIFY=strict``).
+    icsgeo.errors.DataFileCorruptError
+        A damaged file (a zip member with a bad CRC, a stream that does not decompress, a file cut
+        short: possible when ``ICSGEO_VERIFY`` is ``warn`` or ``off``), naming the dataset and the
+        file and what to do.
+    DataFormatError
+        A file without the columns, sheets or layout its catalogue entry describes.
+
+    See Also
+    --------
+    catalogue : What can be read.
+    fetch : The verified local file alone.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> icbs = icsgeo.read("icb-2026")
+    >>> list(icbs.columns), icbs.crs.to_epsg(), len(icbs)
+    (['code', 'name', 'repaired', 'geometry'], 27700, 36)
     """
     entry = dataset if isinstance(dataset, Dataset) else (catalogue or _default()).get(dataset)
     if entry.reader == "text":
