@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .answer import ANSWER_COLUMNS, ANSWER_TYPES, arrow_type
-from .errors import BulkInputError
+from .errors import BulkInputError, IcsgeoError, OutputWriteError
 from .sources.cache import atomic_write
 
 #: The examples below read the real files (they are skipped without ICSGEO_DATA_DIR).
@@ -430,8 +430,10 @@ def answer_file(input: str | Path, output: str | Path, *, column: str = "postcod
         An extension icsgeo does not read or write, an input that does not exist or cannot be read,
         an empty CSV or first sheet, a column that is missing or named more than once, an output that
         is the input or a folder, more rows than an Excel sheet holds, or an output that cannot be
-        written. (A data file the answers need that is missing is, at present, reported the same way,
-        its message after ``cannot write <output>:``.)
+        written.
+    DataFileError
+        A data file the answers need is missing or fails its check (its own message: which file, where
+        to get it).
     UnknownDatasetError, DefinitionError
         An unknown ``vintage`` or ``system`` (see :func:`where`).
 
@@ -503,6 +505,8 @@ def answer_file(input: str | Path, output: str | Path, *, column: str = "postcod
     try:
         atomic_write(dest, write)
     except OSError as exc:
+        if isinstance(exc, IcsgeoError) and not isinstance(exc, OutputWriteError):
+            raise  # a data file the answers need (missing, damaged): its own error, not the output's
         raise BulkInputError(f"cannot write {dest}: {exc.strerror or exc}; choose a folder you can write to with space "
                              "for the answers") from exc
     finally:

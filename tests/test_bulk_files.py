@@ -214,3 +214,19 @@ def test_spatial_outputs_carry_each_answer_as_a_point(tmp_path, suffix):
     assert frame["status"].tolist() == ["ok", "invalid", "ok"] and frame.geometry.iloc[1] is None
     x = frame.geometry.iloc[0].x
     assert (430_000 < x < 440_000) if suffix == ".gpkg" else (-1.6 < x < -1.4)
+
+
+def test_a_missing_data_file_is_named_as_such_not_as_an_unwritable_output(tmp_path, monkeypatch):
+    """Without the data (this test's data folder is empty, offline) a bulk run says which file is
+    missing and where to get it, not "cannot write <output>"; nothing is left at the output."""
+    from icsgeo import DataFileMissingError
+
+    monkeypatch.setenv("ICSGEO_OFFLINE", "1")
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("postcode\nS1 2HE\n")
+    with pytest.raises(DataFileMissingError) as err:
+        answer_file(src, out)
+    assert "cannot write" not in str(err.value) and "postcodes" in str(err.value)
+    assert not out.exists()
+    code, text = _where("--input", str(src), "--output", str(out))
+    assert code == 1 and "cannot write" not in text and "Traceback" not in text and "needs the file" in text
