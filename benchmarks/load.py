@@ -86,15 +86,19 @@ class _Server:
         self.port = _free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="icsgeo-load-", suffix=".log", delete=False)
         cmd = [c.replace("{port}", str(self.port)) for c in cmd]
+        # the server runs in benchmarks/: folders given relative to where this script was started stay right
+        env = {**env, **{k: os.path.abspath(env[k]) for k in ("ICSGEO_DATA_DIR", "ICSGEO_CACHE_DIR", "ICSGEO_CONFIG")
+                         if env.get(k)}}
         self.proc = subprocess.Popen(cmd, cwd=ROOT / "benchmarks", env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         t0 = time.perf_counter()
         while not self._healthy():
             if self.proc.poll() is not None:
                 raise SystemExit(f"{cmd[2:4]} exited with {self.proc.returncode}:\n{Path(self.log.name).read_text()[-3000:]}")
-            if time.perf_counter() - t0 > timeout:
+            failed = [line for line in Path(self.log.name).read_text(errors="replace").splitlines() if "warm-up failed" in line]
+            if failed or time.perf_counter() - t0 > timeout:
                 self.stop()
-                raise SystemExit(f"{cmd} was not healthy within {timeout:.0f} s")
+                raise SystemExit(failed[0] if failed else f"{cmd} was not healthy within {timeout:.0f} s")
             time.sleep(0.25)
         self.startup = time.perf_counter() - t0
 
