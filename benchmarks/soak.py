@@ -12,8 +12,8 @@ of ``load.py``):
    connections send for ``--seconds``: single GETs of the three vintages (a few junk postcodes among
    them), POSTs of 100 postcodes, points (``GET /points``), and junk (unknown vintages, paths and
    methods, bad JSON, a foreign ``Host``); a further connection every 50 ms sends raw garbage (TLS
-   bytes, bad request lines, a 20 kB request line). Once a second a **normal GET** on a fresh connection
-   is timed while the half-open sockets are held.
+   bytes, bad request lines, a 20 kB request line). Once a second a **normal GET** on a fresh connection,
+   from a process of its own, is timed while the half-open sockets are held.
 
 Every answer is checked against the in-process answers (``icsgeo.postcode_index(vintage).answer(q)``,
 ``icsgeo.assign``): a wrong status or body is a *wrong answer*; a 5xx, a reset, a timeout or an
@@ -339,7 +339,7 @@ class HalfOpen:
             try:
                 while not self.stop.is_set():
                     try:
-                        data = await asyncio.wait_for(reader.read(4096), self.trickle)
+                        await asyncio.wait_for(reader.read(4096), self.trickle)
                     except asyncio.TimeoutError:
                         writer.write(b"a")  # one more byte: a slow client, not a dead one
                         continue
@@ -356,22 +356,47 @@ class HalfOpen:
         await asyncio.gather(*(self.hold_one() for _ in range(self.n)))
 
 
-async def _probe(port: int, deadline: float, held: HalfOpen, out: list) -> None:
-    """A normal GET on a fresh connection once a second: (seconds, status, sockets held then)."""
+def _probe_loop(port: int, seconds: float, results) -> None:
+    """In a process of its own (a user elsewhere, not queued behind this process's 5,000 sockets): a
+    normal GET on a fresh blocking connection once a second; puts [(seconds, status, seconds to connect)]."""
+    import socket
+
     raw = f"GET /postcodes/S1%202HE HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
-    while time.perf_counter() < deadline:
+    out, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end:
         t0 = time.perf_counter()
-        status = 0
+        status, connect = 0, float("nan")
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), REQUEST_TIMEOUT)
-            try:
-                status, _, _ = await asyncio.wait_for(_exchange(reader, writer, raw), REQUEST_TIMEOUT)
-            finally:
-                writer.close()
-        except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            with socket.create_connection((HOST, port), timeout=REQUEST_TIMEOUT) as sock:
+                connect = time.perf_counter() - t0
+                sock.sendall(raw)
+                got = b""
+                while chunk := sock.recv(65536):
+                    got += chunk
+            status = int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else 0
+        except (OSError, ValueError, IndexError):
             pass
-        out.append((time.perf_counter() - t0, status, held.open))
-        await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+        out.append((time.perf_counter() - t0, status, connect))
+        time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+    results.put(out)
+
+
+async def _probe(port: int, deadline: float, held: HalfOpen, out: list) -> None:
+    """The normal GETs of :func:`_probe_loop`, run in another process while the half-open sockets are
+    held; ``out``: (seconds, status, the fewest sockets held while it ran, seconds to connect)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    proc = ctx.Process(target=_probe_loop, args=(port, max(0.0, deadline - time.perf_counter()), results), daemon=True)
+    proc.start()
+    fewest = held.open
+    while time.perf_counter() < deadline:
+        fewest = min(fewest, held.open)
+        await asyncio.sleep(0.2)
+    got = await asyncio.get_running_loop().run_in_executor(None, results.get, True, 3 * REQUEST_TIMEOUT)
+    proc.join(5)
+    out.extend((total, status, fewest, connect) for total, status, connect in got)
 
 
 async def _sample_memory(server: _Server, deadline: float, out: list) -> None:
@@ -502,12 +527,14 @@ def run(args: argparse.Namespace) -> dict:
     main = _summary("soak", soak["tally"], soak["wall"])
     raw = _summary("raw junk", soak["raw"], soak["wall"])
     probes = soak["probes"]
-    answered = [s for s, status, _ in probes if status == 200]
+    answered = [s for s, status, *_ in probes if status == 200]
+    connects = [c for *_, c in probes if c == c]
     result = {**main, "errors": main["errors"] + raw["errors"], "wrong": main["wrong"] + raw["wrong"],
               "single": single, "mixed": mixed, "raw": raw, "ratio": mixed["rps"] / single["rps"] if single["rps"] else float("nan"),
               "probe_max": max(answered) if len(answered) == len(probes) and probes else float("inf"),
               "probe_p50": _percentile(answered, 50), "probes": len(probes), "probes_answered": len(answered),
-              "held_min": min((h for *_, h in probes), default=0), "half_open": args.half_open, "ramp": soak["ramp"],
+              "held_min": min((h for _, _, h, _ in probes), default=0),
+              "connect_p50": _percentile(connects, 50), "connect_max": max(connects, default=float("nan")), "half_open": args.half_open, "ramp": soak["ramp"],
               "closed_by_server": soak["closed_by_server"], "failed_connects": soak["failed_connects"],
               "rss_healthy": healthy_rss, "rss_start": start_rss, "rss_peak": peak_rss, "rss_end": soak["end_rss"], "rss_hwm": hwm,
               "growth_end": soak["end_rss"] / start_rss - 1, "growth_peak": peak_rss / start_rss - 1,
@@ -535,7 +562,8 @@ def _print(args, r: dict) -> None:
         print(f"    e.g. {e}")
     print(f"  a normal GET on a fresh connection while they were held: {r['probes_answered']}/{r['probes']} answered, "
           f"median {r['probe_p50'] * 1000:.1f} ms, max {r['probe_max'] * 1000:.1f} ms (goal < 1 s); "
-          f"fewest half-open sockets held at a probe: {r['held_min']:,}")
+          f"fewest half-open sockets held at a probe: {r['held_min']:,}; of which connecting: median "
+          f"{r['connect_p50'] * 1000:.1f} ms, max {r['connect_max'] * 1000:.1f} ms")
     print(f"server memory (RSS): {r['rss_healthy']:,.0f} MB when healthy, {r['rss_start']:,.0f} MB at the start (3 vintages "
           f"loaded), peak {r['rss_peak']:,.0f} MB, {r['rss_end']:,.0f} MB at the end: growth {r['growth_end']:+.1%} "
           f"(peak {r['growth_peak']:+.1%}; goal <= 20%); high-water mark {r['rss_hwm']:,.0f} MB")

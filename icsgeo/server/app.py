@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import pathlib
+import random
 import re
 import socket
 import time
@@ -280,6 +281,17 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
             state.hold(v, index)
         return index
 
+    limiters: list = []
+
+    def heavy():
+        """The threads answering batches, POSTs and points share one limiter of a core less than the
+        machine has (at least one): the event loop, answering single GETs and accepting connections,
+        then competes for the interpreter with that many threads, not with forty (a normal GET stays
+        fast while POSTs and points run). Made on first use, inside the event loop."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(HEAVY_THREADS))
+        return limiters[0]
+
     def answer_postcodes(key, queries):
         _, v, system, as_at = key
         if system is None and as_at is None:  # national answers: the vintage's index in memory
@@ -293,8 +305,8 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
         answers.insert(0, "query", [f"{x},{y}" for x, y in pairs])
         return icsgeo.to_records(answers)
 
-    postcode_batches = Coalescer(answer_postcodes)
-    point_batches = Coalescer(answer_points)
+    postcode_batches = Coalescer(answer_postcodes, limiter=heavy)
+    point_batches = Coalescer(answer_points, limiter=heavy)
     state.batches = (postcode_batches, point_batches)
 
     VintageParam = Annotated[
@@ -461,9 +473,9 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
                    413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
                    **errors_422, **errors_503},
     )
-    def post_postcodes(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None, system: SystemParam = None,
-                       as_at: AsAtParam = None):
-        records = answer_many(body.postcodes, vintage, system, as_at)
+    async def post_postcodes(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
+                             system: SystemParam = None, as_at: AsAtParam = None):
+        records = await anyio.to_thread.run_sync(answer_many, body.postcodes, vintage, system, as_at, limiter=heavy())
         if isinstance(records, _JSON):
             return records
         return _JSON({"count": len(records), "results": records})
@@ -486,9 +498,9 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
         responses={413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
                    **errors_422, **errors_503},
     )
-    def post_postcodes_io(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
-                          system: SystemParam = None, as_at: AsAtParam = None):
-        records = answer_many(body.postcodes, vintage, system, as_at)
+    async def post_postcodes_io(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
+                                system: SystemParam = None, as_at: AsAtParam = None):
+        records = await anyio.to_thread.run_sync(answer_many, body.postcodes, vintage, system, as_at, limiter=heavy())
         if isinstance(records, _JSON):
             return records
         return _JSON(icsgeo.postcodes_io_bulk(records))
@@ -605,7 +617,9 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
 class Limits:
     """How :func:`serve` treats slow, idle and too many clients (times in seconds)."""
 
-    #: from connecting (or from the end of the previous response) to a request's last header line
+    #: from connecting (or from the end of the previous response) to a request's last header line; a
+    #: connection is closed between this and a quarter more (spread, so that connections opened together
+    #: are not all closed, and reopened, in the same instant while normal requests wait)
     header_timeout: float = 10.0
     #: from a request's headers to the last byte of its body
     body_timeout: float = 30.0
@@ -615,8 +629,10 @@ class Limits:
     max_connections: Optional[int] = None
     #: a request line and headers larger than this are a 400 (uvicorn's ``h11_max_incomplete_event_size``)
     max_header_bytes: int = 16 * 1024
-    #: connections the kernel queues before they are accepted
-    backlog: int = 2048
+    #: connections the kernel queues before they are accepted (it caps this at net.core.somaxconn,
+    #: 4,096 on current Linux): a full queue drops new connections' SYNs, which their clients resend
+    #: only after 1 s, then 3 s, so a burst of reconnecting clients must fit
+    backlog: int = 16384
 
     def __post_init__(self):
         for name in ("header_timeout", "body_timeout", "keep_alive", "max_header_bytes", "backlog"):
@@ -625,6 +641,12 @@ class Limits:
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, not {self.max_connections}")
 
+
+#: Threads answering batches, POSTs and points at once (see create_app's heavy()).
+HEAVY_THREADS = max(1, (os.cpu_count() or 2) - 1)
+
+#: The header deadline is spread over [t, t * (1 + _SPREAD)].
+_SPREAD = 0.25
 
 #: Ceiling of the descriptor limit :func:`connection_limit` raises the process's to.
 _MAX_FDS = 1 << 16
@@ -754,7 +776,7 @@ else:
             state = self.conn.their_state
             if state is h11.IDLE:
                 if self._phase != "headers":
-                    self._arm("headers", self.limits.header_timeout)
+                    self._arm("headers", self.limits.header_timeout * (1 + _SPREAD * random.random()))
             elif state is h11.SEND_BODY:
                 if self._phase != "body":
                     self._arm("body", self.limits.body_timeout)
