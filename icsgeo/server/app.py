@@ -303,6 +303,8 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
         a, b = [p[0] for p in pairs], [p[1] for p in pairs]
         answers = icsgeo.assign(**({"lat": a, "lon": b} if kind == "latlon" else {"easting": a, "northing": b}), vintage=v, system=system, as_at=as_at)
         answers.insert(0, "query", [f"{x},{y}" for x, y in pairs])
+        if system is None and as_at is None:
+            state.settle(("points", v))  # the vintage's polygons and tiers, loaded by the first call
         return icsgeo.to_records(answers)
 
     postcode_batches = Coalescer(answer_postcodes, limiter=heavy)

@@ -87,6 +87,8 @@ class State:
         self.index = None
         #: vintage -> (PostcodeIndex, when it was last had from icsgeo.postcode_index): single GETs read it inline
         self.held: dict[str, tuple[object, float]] = {}
+        #: what has been loaded and frozen (see :meth:`settle`)
+        self._settled: set = set()
         #: dataset id -> {"id", "file", "problem", "vintage", "count"}: files that failed while answering
         self.failures: dict[str, dict] = {}
 
@@ -99,6 +101,20 @@ class State:
         held = {v: e for v, e in self.held.items() if now - e[1] < FORGET_SECONDS and v != vintage}
         held[vintage] = (index, now)
         self.held = held
+        self.settle(("index", vintage, id(index)))
+
+    def settle(self, what) -> None:
+        """After ``what`` (an index, a vintage's geography) is first loaded: collect, then move every
+        object alive to the collector's permanent generation (``gc.freeze``), so the full collections
+        that connection churn triggers never walk the millions of long-lived objects again (each walk
+        stopped the event loop for a second or more while the half-open sockets were held)."""
+        if what in self._settled:
+            return
+        import gc
+
+        self._settled.add(what)
+        gc.collect()
+        gc.freeze()
 
     def held_index(self, vintage: str):
         """The vintage's index to answer from inline, or None (not loaded yet, or due for a check)."""
@@ -193,6 +209,7 @@ class State:
             self.index.answer(WARM_POSTCODE)
             icsgeo.assign(lat=[53.38], lon=[-1.47], vintage=self.vintage)
             icsgeo.geography(self.vintage).systems  # noqa: B018
+            self.settle(("points", self.vintage))
             self.error = None
             self.ready = True
         except Exception as exc:  # noqa: BLE001 - reported by /health; requests answer 503 or 4xx, never 500
