@@ -50,5 +50,19 @@ def versions() -> dict[str, str | None]:
 
 
 def show_versions() -> None:
+    """Print icsgeo's version and those of its dependencies (what a bug report should include).
+
+    Returns
+    -------
+    None
+        One ``name: version`` line each is printed.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> icsgeo.show_versions()  # doctest: +ELLIPSIS
+          icsgeo: ...
+    ...
+    """
     for k, v in versions().items():
         print(f"{k:>12}: {v}")

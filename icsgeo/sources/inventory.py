@@ -99,6 +99,20 @@ def inventory(*, count_rows: bool = True, rehash: bool = True, cat: Catalogue | 
 
 
 def data_dir_label() -> str:
+    """The data folder in force, as ``icsgeo data`` prints it.
+
+    Returns
+    -------
+    str
+        Its absolute path, or ``"(ICSGEO_DATA_DIR not set)"`` when neither ``ICSGEO_DATA_DIR``,
+        ``--data-dir`` nor the config file names one.
+
+    Examples
+    --------
+    >>> import icsgeo
+    >>> isinstance(icsgeo.data_dir_label(), str)
+    True
+    """
     s = get_settings()
     return str(s.data_dir) if s.data_dir else "(ICSGEO_DATA_DIR not set)"
 
