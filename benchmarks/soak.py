@@ -356,47 +356,46 @@ class HalfOpen:
         await asyncio.gather(*(self.hold_one() for _ in range(self.n)))
 
 
-def _probe_loop(port: int, seconds: float, results) -> None:
-    """In a process of its own (a user elsewhere, not queued behind this process's 5,000 sockets): a
-    normal GET on a fresh blocking connection once a second; puts [(seconds, status, seconds to connect)]."""
-    import socket
-
-    raw = f"GET /postcodes/S1%202HE HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
-    out, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
-        status, connect = 0, float("nan")
-        try:
-            with socket.create_connection((HOST, port), timeout=REQUEST_TIMEOUT) as sock:
-                connect = time.perf_counter() - t0
-                sock.sendall(raw)
-                got = b""
-                while chunk := sock.recv(65536):
-                    got += chunk
-            status = int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else 0
-        except (OSError, ValueError, IndexError):
-            pass
-        out.append((time.perf_counter() - t0, status, connect))
-        time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
-    results.put(out)
+#: The normal GETs, run by ``python -c`` in a process of its own (a user elsewhere, not queued behind
+#: this process's 5,000 sockets): a fresh blocking connection once a second; prints
+#: [[seconds, status, seconds to connect], ...] as JSON. argv: host, port, seconds, timeout.
+_PROBE = """
+import json, socket, sys, time
+host, port, seconds, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+raw = f"GET /postcodes/S1%202HE HTTP/1.1\\r\\nHost: {host}:{port}\\r\\nConnection: close\\r\\n\\r\\n".encode()
+out, end = [], time.perf_counter() + seconds
+while time.perf_counter() < end:
+    t0 = time.perf_counter()
+    status, connect = 0, None
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            connect = time.perf_counter() - t0
+            sock.sendall(raw)
+            got = b""
+            while chunk := sock.recv(65536):
+                got += chunk
+        status = int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else 0
+    except (OSError, ValueError, IndexError):
+        pass
+    out.append([time.perf_counter() - t0, status, connect])
+    time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+print(json.dumps(out))
+"""
 
 
 async def _probe(port: int, deadline: float, held: HalfOpen, out: list) -> None:
-    """The normal GETs of :func:`_probe_loop`, run in another process while the half-open sockets are
+    """The normal GETs of :data:`_PROBE`, run in another process while the half-open sockets are
     held; ``out``: (seconds, status, the fewest sockets held while it ran, seconds to connect)."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    proc = ctx.Process(target=_probe_loop, args=(port, max(0.0, deadline - time.perf_counter()), results), daemon=True)
-    proc.start()
+    seconds = max(0.0, deadline - time.perf_counter())
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _PROBE, HOST, str(port), str(seconds), str(REQUEST_TIMEOUT),
+                                                stdout=asyncio.subprocess.PIPE)
     fewest = held.open
     while time.perf_counter() < deadline:
         fewest = min(fewest, held.open)
         await asyncio.sleep(0.2)
-    got = await asyncio.get_running_loop().run_in_executor(None, results.get, True, 3 * REQUEST_TIMEOUT)
-    proc.join(5)
-    out.extend((total, status, fewest, connect) for total, status, connect in got)
+    stdout, _ = await asyncio.wait_for(proc.communicate(), 3 * REQUEST_TIMEOUT)
+    out.extend((total, status, fewest, float("nan") if connect is None else connect)
+               for total, status, connect in json.loads(stdout or b"[]"))
 
 
 async def _sample_memory(server: _Server, deadline: float, out: list) -> None:

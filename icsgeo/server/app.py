@@ -486,7 +486,8 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
     @app.get(
         "/postcodes.io/postcodes/{postcode:path}", tags=["postcodes.io"],
         summary="One postcode in postcodes.io's shape: {status, result} (a script switches by changing its base URL)",
-        responses={404: {"description": "{status: 404, error: 'Invalid postcode' | 'Postcode not found'}"}, **errors_503},
+        responses={404: {"description": "{status: 404, error: 'Invalid postcode' | 'Postcode not found'}"},
+                   **errors_422, **errors_503},
         openapi_extra={"parameters": query_parameters},
     )
     async def get_postcodes_io(postcode: Annotated[str, Path(description="any case and spacing: S1 2HE, s12he")],
@@ -497,7 +498,8 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
     @app.post(
         "/postcodes.io/postcodes", tags=["postcodes.io"],
         summary="Many postcodes in postcodes.io's bulk shape: {status, result: [{query, result}]}",
-        responses={413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
+        responses={400: {"model": Problem, "description": "a body that cannot be parsed at all (e.g. nested too deeply)"},
+                   413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
                    **errors_422, **errors_503},
     )
     async def post_postcodes_io(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
