@@ -307,8 +307,10 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
             state.settle(("points", v))  # the vintage's polygons and tiers, loaded by the first call
         return icsgeo.to_records(answers)
 
-    postcode_batches = Coalescer(answer_postcodes, limiter=heavy)
-    point_batches = Coalescer(answer_points, limiter=heavy)
+    # National postcode batches (the held index, rechecked each second: microseconds a query) never
+    # queue behind the heavy work; a custom system's or a date's (icsgeo.where) and points do.
+    postcode_batches = Coalescer(answer_postcodes, limiter=lambda key: None if key[2] is None and key[3] is None else heavy())
+    point_batches = Coalescer(answer_points, limiter=lambda key: heavy())
     state.batches = (postcode_batches, point_batches)
 
     VintageParam = Annotated[

@@ -22,13 +22,13 @@ class Coalescer:
     ``where`` and ``assign`` cost about the same for one query as for a hundred, so requests that
     arrive while a call is running wait for the next call and share it (no timer: an idle server
     answers a lone request at once). At most ``workers`` calls per key run at a time, in the threadpool,
-    and with ``limiter`` at most its tokens across every coalescer sharing it. If a
+    and with ``limiter`` (a function of the key) at most its limiter's tokens across the calls sharing it. If a
     shared call fails unexpectedly, its queries are retried one by one so only the culprit fails.
     """
 
     def __init__(self, answer, workers: int = 1, max_batch: int = MAX_BULK, limiter=None):
         self.answer, self.workers, self.max_batch = answer, workers, max_batch
-        self.limiter = limiter  # a callable giving the anyio CapacityLimiter the calls share, or None
+        self.limiter = limiter  # key -> the anyio CapacityLimiter its calls share (or None), or None
         self.pending: dict[Any, list] = {}
         self.running: dict[Any, int] = {}
         self.calls = self.queries = 0
@@ -55,7 +55,7 @@ class Coalescer:
                 queries = [q for q, _ in batch]
                 self.calls, self.queries = self.calls + 1, self.queries + len(queries)
                 try:
-                    results = await anyio.to_thread.run_sync(self.answer, key, queries, limiter=self._limiter())
+                    results = await anyio.to_thread.run_sync(self.answer, key, queries, limiter=self._limiter(key))
                 except DATA_ERRORS as exc:  # the data, not the query: every request gets the same 503
                     results = [exc] * len(batch)
                 except Exception as exc:  # noqa: BLE001 - a bug: find the query that triggers it
@@ -70,13 +70,13 @@ class Coalescer:
         finally:
             self.running[key] -= 1
 
-    def _limiter(self):
-        return self.limiter() if self.limiter is not None else None
+    def _limiter(self, key):
+        return self.limiter(key) if self.limiter is not None else None
 
     async def _one(self, key: Any, query: Any):
         import anyio
 
         try:
-            return (await anyio.to_thread.run_sync(self.answer, key, [query], limiter=self._limiter()))[0]
+            return (await anyio.to_thread.run_sync(self.answer, key, [query], limiter=self._limiter(key)))[0]
         except Exception as exc:  # noqa: BLE001 - handed to that request's handler
             return exc
