@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import SettingsError
 from .files import atomic_write_bytes
-from .settings import KEYS, _flag, config_path, config_text, get_settings, read_config, setting_sources
+from .settings import _VERIFY, KEYS, _flag, config_path, config_text, get_settings, read_config, setting_sources
 
 
 def _checked(key: str, value: Any) -> Any:
@@ -22,7 +22,7 @@ def _checked(key: str, value: Any) -> Any:
         return _flag(value, "offline")
     value = str(value).strip()
     if key == "verify":
-        if value.lower() not in ("strict", "warn", "off"):
+        if value.lower() not in _VERIFY:
             raise SettingsError(f"verify={value!r} is not understood; use strict, warn or off")
         return value.lower()
     if not value:

@@ -470,16 +470,21 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
             return held(vintage or default).answers(queries)
         return icsgeo.to_records(icsgeo.where(queries, vintage=_v(vintage, system, as_at), system=system, as_at=_day(as_at)))
 
+    async def answer_bulk(body, vintage, system, as_at) -> list[dict] | _JSON:
+        """A POST's answers (or its 413), in a thread that shares the heavy limiter."""
+        return await anyio.to_thread.run_sync(answer_many, body.postcodes, vintage, system, as_at, limiter=heavy())
+
+    bulk_responses = {400: {"model": Problem, "description": "a body that cannot be parsed at all (e.g. nested too deeply)"},
+                      413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
+                      **errors_422, **errors_503}
+
     @app.post(
         "/postcodes", response_model=PostcodesResponse, tags=["answers"],
-        summary=f"Answer up to {MAX_BULK:,} postcodes in one request, in order",
-        responses={400: {"model": Problem, "description": "a body that cannot be parsed at all (e.g. nested too deeply)"},
-                   413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
-                   **errors_422, **errors_503},
+        summary=f"Answer up to {MAX_BULK:,} postcodes in one request, in order", responses=bulk_responses,
     )
     async def post_postcodes(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
                              system: SystemParam = None, as_at: AsAtParam = None):
-        records = await anyio.to_thread.run_sync(answer_many, body.postcodes, vintage, system, as_at, limiter=heavy())
+        records = await answer_bulk(body, vintage, system, as_at)
         if isinstance(records, _JSON):
             return records
         return _JSON({"count": len(records), "results": records})
@@ -500,13 +505,11 @@ def create_app(vintage: str | int | None = None, *, warm: bool = True, hosts: Op
     @app.post(
         "/postcodes.io/postcodes", tags=["postcodes.io"],
         summary="Many postcodes in postcodes.io's bulk shape: {status, result: [{query, result}]}",
-        responses={400: {"model": Problem, "description": "a body that cannot be parsed at all (e.g. nested too deeply)"},
-                   413: {"model": Problem, "description": f"more than {MAX_BULK:,} postcodes, or a body over 16 MiB"},
-                   **errors_422, **errors_503},
+        responses=bulk_responses,
     )
     async def post_postcodes_io(body: Annotated[PostcodesRequest, Body()], vintage: VintageParam = None,
                                 system: SystemParam = None, as_at: AsAtParam = None):
-        records = await anyio.to_thread.run_sync(answer_many, body.postcodes, vintage, system, as_at, limiter=heavy())
+        records = await answer_bulk(body, vintage, system, as_at)
         if isinstance(records, _JSON):
             return records
         return _JSON(icsgeo.postcodes_io_bulk(records))
